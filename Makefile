@@ -1,0 +1,47 @@
+# Lorebase: `make run` and `make test` work from a fresh clone; both install what they need.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .tools
+POETRY := $(TOOLS)/bin/poetry
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export POETRY_VIRTUALENVS_IN_PROJECT := true
+export POETRY_VIRTUALENVS_CREATE := true
+export POETRY_NO_INTERACTION := 1
+
+.PHONY: install run test lint fmt bench clean
+
+install: $(STAMP)
+
+$(POETRY):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "poetry>=2.0,<3"
+
+# Re-install only when the lock or the project metadata changed.
+$(STAMP): $(POETRY) poetry.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(POETRY) install --with dev --no-interaction
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/lorebase serve
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/black --check src tests bench
+	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/black src tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/lorebase bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""Every router, mounted under `/api/v1` (plus `/metrics` at the root)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lorebase.api.routes import (
+    api_keys,
+    auth,
+    documents,
+    health,
+    jobs,
+    knowledge,
+    projects,
+    rag,
+    tasks,
+)
+
+API_PREFIX = "/api/v1"
+
+
+def include_routes(app: FastAPI) -> None:
+    for module in (health, auth, api_keys, projects, tasks, documents, knowledge, jobs, rag):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.metrics_router)

@@ -1,0 +1,7 @@
+"""Routes for /api-keys (filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["api-keys"])

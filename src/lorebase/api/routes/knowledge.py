@@ -1,0 +1,7 @@
+"""Routes for /knowledge (filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["knowledge"])

@@ -1,0 +1,72 @@
+"""The one Redis client (redis.asyncio) for caches, rate limits and locks."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+def text_key(*parts: str) -> str:
+    """A short stable key from free text (queries, chunk texts)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return digest[:40]
+
+
+class Cache:
+    """JSON values in Redis under a prefix. Cache reads and writes never fail a request:
+    a Redis outage degrades to misses and is visible in /health."""
+
+    def __init__(self, url: str, *, prefix: str = "lorebase:") -> None:
+        self.redis: Redis = Redis.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=30
+        )
+        self.prefix = prefix
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def get_json(self, key: str) -> Any | None:
+        try:
+            raw = await self.redis.get(key)
+        except (RedisError, OSError) as exc:
+            log.warning("cache read failed", extra={"error": type(exc).__name__})
+            return None
+        return None if raw is None else orjson.loads(raw)
+
+    async def set_json(self, key: str, value: Any, *, ttl: int | None = None) -> None:
+        try:
+            await self.redis.set(key, orjson.dumps(value), ex=ttl or None)
+        except (RedisError, OSError) as exc:
+            log.warning("cache write failed", extra={"error": type(exc).__name__})
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        try:
+            raw = await self.redis.get(key)
+        except (RedisError, OSError) as exc:
+            log.warning("cache read failed", extra={"error": type(exc).__name__})
+            return None
+        if raw is None:
+            return None
+        return raw.encode() if isinstance(raw, str) else bytes(raw)
+
+    async def set_bytes(self, key: str, value: bytes, *, ttl: int | None = None) -> None:
+        try:
+            await self.redis.set(key, value, ex=ttl or None)
+        except (RedisError, OSError) as exc:
+            log.warning("cache write failed", extra={"error": type(exc).__name__})

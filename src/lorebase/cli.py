@@ -1,0 +1,105 @@
+"""The `lorebase` command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from types import FrameType
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+
+from lorebase.embedded import EmbeddedServices, start_services
+from lorebase.errors import ConfigurationError
+from lorebase.logs import configure_logging
+from lorebase.migrate import upgrade_database
+from lorebase.settings import Settings, get_settings
+
+app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"lorebase: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def running_services(settings: Settings) -> Iterator[tuple[Settings, EmbeddedServices]]:
+    """Start embedded services if needed, migrate, and yield settings that point at them."""
+    try:
+        services = start_services(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        raise  # unreachable; keeps type checkers happy
+    try:
+        upgrade_database(services.database_url)
+        resolved = settings.model_copy(
+            update={
+                "database_url": SecretStr(services.database_url),
+                "redis_url": SecretStr(services.redis_url),
+                "lorebase_secret_key": SecretStr(services.secret_key),
+            }
+        )
+        yield resolved, services
+    finally:
+        services.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal it caught after a graceful shutdown; turning it into
+    # SystemExit lets `running_services` stop the embedded servers instead of dying outright.
+    raise SystemExit(128 + signum)
+
+
+def _export(settings: Settings) -> None:
+    """Hand the resolved URLs to child processes (uvicorn workers)."""
+    for name in ("database_url", "redis_url", "lorebase_secret_key"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[name.upper()] = value.get_secret_value()
+    get_settings.cache_clear()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="HTTP worker processes."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
+) -> None:
+    """Migrate, start and serve (with a job worker unless --no-worker)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with running_services(settings) as (resolved, _services):
+        _export(resolved)
+        if no_worker:
+            os.environ["LOREBASE_RUN_WORKER"] = "0"
+        uvicorn.run(
+            "lorebase.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+        )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    with running_services(settings):
+        typer.echo("database is up to date")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

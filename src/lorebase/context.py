@@ -1,0 +1,66 @@
+"""The long-lived objects a running Lorebase holds; built in `main`'s lifespan (or the CLI)
+and handed to services explicitly. Nothing here is created at import time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from lorebase.cache import Cache
+from lorebase.db import Database
+from lorebase.embedded import start_services
+from lorebase.providers.base import Embedder
+from lorebase.providers.registry import Registry, load_registry
+from lorebase.settings import Settings
+
+
+@dataclass
+class AppContext:
+    """Settings, database pool, cache, providers: what every service call may need."""
+
+    settings: Settings
+    db: Database
+    cache: Cache
+    registry: Registry
+    embedder: Embedder
+    secret_key: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
+    """Start what is not configured, connect, load providers; undo it all on exit."""
+    services = await asyncio.to_thread(start_services, settings)
+    db: Database | None = None
+    cache: Cache | None = None
+    try:
+        registry = load_registry()
+        embedder = registry.get_embedder(settings.embedding_provider, settings)
+        db = Database(
+            services.database_url,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+        )
+        await db.open()
+        cache = Cache(services.redis_url, prefix=settings.redis_prefix)
+        warm_up = getattr(embedder, "warm_up", None)
+        if callable(warm_up):
+            await asyncio.to_thread(warm_up)
+        yield AppContext(
+            settings=settings,
+            db=db,
+            cache=cache,
+            registry=registry,
+            embedder=embedder,
+            secret_key=services.secret_key,
+            extras={"services": services},
+        )
+    finally:
+        if cache is not None:
+            await cache.close()
+        if db is not None:
+            await db.close()
+        await asyncio.to_thread(services.stop)

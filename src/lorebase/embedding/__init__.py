@@ -1,0 +1,1 @@
+"""Embedding spaces, the embedding cache and re-embedding: services over `providers.base`."""

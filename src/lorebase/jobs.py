@@ -1,0 +1,1 @@
+"""Durable job queue wiring (procrastinate on PostgreSQL)."""

@@ -1,0 +1,46 @@
+"""`create_app()`: the FastAPI application and its lifespan. No import-time objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from lorebase import __version__
+from lorebase.api.middleware import RequestContextMiddleware
+from lorebase.api.problems import install_problem_handlers
+from lorebase.api.routes import include_routes
+from lorebase.context import AppContext, open_context
+from lorebase.logs import configure_logging
+from lorebase.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    """The ASGI app. Pass `context` to share an already-open one (tests, embedded MCP)."""
+    settings = settings or (context.settings if context else get_settings())
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if context is not None:
+            app.state.ctx = context
+            yield
+            return
+        async with open_context(settings) as ctx:
+            app.state.ctx = ctx
+            yield
+
+    app = FastAPI(
+        title="Lorebase",
+        version=__version__,
+        description="Knowledge engine for AI agents.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    include_routes(app)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app

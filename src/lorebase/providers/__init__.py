@@ -1,0 +1,1 @@
+"""LLM and embedding providers behind one registry (after simonw/llm's plugin model)."""

@@ -1,0 +1,1 @@
+"""Embedding vendors, one module each."""
