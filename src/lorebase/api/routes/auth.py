@@ -1,7 +1,37 @@
-"""Routes for /auth (filled in by its issue)."""
+"""/auth: register, token (OAuth2 password form), refresh, me."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["auth"])
+from fastapi import APIRouter, Form
+
+from lorebase.api.deps import ContextDep, PrincipalDep
+from lorebase.auth import service
+from lorebase.auth.schemas import RefreshRequest, TokenPair, UserCreate, UserRead
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=201, response_model=UserRead)
+async def register(ctx: ContextDep, body: UserCreate) -> UserRead:
+    return await service.register_user(ctx=ctx, data=body)
+
+
+@router.post("/token", response_model=TokenPair)
+async def token(
+    ctx: ContextDep,
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+) -> TokenPair:
+    return await service.login(ctx=ctx, username=username, password=password)
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(ctx: ContextDep, body: RefreshRequest) -> TokenPair:
+    return await service.refresh(ctx=ctx, refresh_token=body.refresh_token)
+
+
+@router.get("/me", response_model=UserRead)
+async def me(ctx: ContextDep, principal: PrincipalDep) -> UserRead:
+    return await service.get_user(ctx=ctx, user_id=principal.user_id)

@@ -1,0 +1,120 @@
+"""API keys: shown once, stored as a SHA-256 digest, scoped and optionally project-bound."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lorebase.auth import repository
+from lorebase.auth.permissions import Permission
+from lorebase.auth.principal import Principal
+from lorebase.context import AppContext
+from lorebase.errors import Invalid, NotFound, Unauthorized
+from lorebase.projects.service import get_project_for
+
+API_KEY_PREFIX = "lb_"
+Scope = Literal["read", "write", "admin"]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(min_length=1)
+    project_id: UUID | None = None
+    expires_at: datetime | None = None
+
+
+class ApiKeyRead(BaseModel):
+    id: UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    project_id: UUID | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The secret; shown only in this response.")
+
+
+def _digest(secret: str) -> str:
+    # Keys are 256-bit random tokens, so a fast digest is safe (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_api_key(
+    *, ctx: AppContext, principal: Principal, data: ApiKeyCreate
+) -> ApiKeyCreated:
+    """Mint a key for the calling user; the secret is returned once and never stored."""
+    if principal.api_key_id is not None:
+        raise Unauthorized("API keys cannot mint API keys; log in with a password")
+    if data.expires_at is not None and data.expires_at <= datetime.now(UTC):
+        raise Invalid("expires_at must be in the future")
+    if data.project_id is not None:
+        await get_project_for(
+            ctx.db, principal=principal, project_id=data.project_id, permission=Permission.READ
+        )
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    async with ctx.db.transaction() as conn:
+        row = await repository.insert_api_key(
+            conn,
+            user_id=principal.user_id,
+            name=data.name,
+            prefix=secret[:10],
+            key_hash=_digest(secret),
+            scopes=sorted(set(data.scopes)),
+            project_id=data.project_id,
+            expires_at=data.expires_at,
+        )
+    return ApiKeyCreated(**row, key=secret)
+
+
+async def list_api_keys(
+    *, ctx: AppContext, principal: Principal, skip: int, limit: int
+) -> tuple[list[ApiKeyRead], int]:
+    """The caller's live keys (never their secrets)."""
+    async with ctx.db.connection() as conn:
+        rows, total = await repository.list_api_keys(
+            conn, user_id=principal.user_id, skip=skip, limit=limit
+        )
+    return [ApiKeyRead(**row) for row in rows], total
+
+
+async def get_api_key(*, ctx: AppContext, principal: Principal, key_id: UUID) -> ApiKeyRead:
+    async with ctx.db.connection() as conn:
+        row = await repository.get_api_key(conn, user_id=principal.user_id, key_id=key_id)
+    if row is None:
+        raise NotFound("API key not found")
+    return ApiKeyRead(**row)
+
+
+async def revoke_api_key(*, ctx: AppContext, principal: Principal, key_id: UUID) -> None:
+    """Revocation takes effect on the key's next request."""
+    async with ctx.db.transaction() as conn:
+        revoked = await repository.revoke_api_key(conn, user_id=principal.user_id, key_id=key_id)
+    if not revoked:
+        raise NotFound("API key not found")
+
+
+async def authenticate_api_key(*, ctx: AppContext, secret: str) -> Principal:
+    """Resolve a key to its owner's Principal, narrowed by the key's scopes and project."""
+    async with ctx.db.transaction() as conn:
+        row = await repository.use_api_key(conn, key_hash=_digest(secret))
+    if row is None:
+        raise Unauthorized("invalid, expired or revoked API key")
+    return Principal(
+        user_id=row["user_id"],
+        username=row["username"],
+        is_admin=row["is_admin"] and "admin" in row["scopes"],
+        api_key_id=row["id"],
+        scopes=frozenset(row["scopes"]),
+        project_id=row["project_id"],
+    )

@@ -1,0 +1,149 @@
+"""SQL for users and refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from lorebase.db import Conn
+
+USER_COLUMNS = "id, username, email, is_admin, is_active, created_at, password_hash"
+
+
+async def insert_user(
+    conn: Conn, *, username: str, email: str | None, password_hash: str, is_admin: bool
+) -> dict[str, Any] | None:
+    """The new user, or None when the username is taken (case-insensitively)."""
+    cur = await conn.execute(
+        f"""
+        INSERT INTO users (username, email, password_hash, is_admin)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ((lower(username))) DO NOTHING
+        RETURNING {USER_COLUMNS}
+        """,
+        (username, email, password_hash, is_admin),
+    )
+    return await cur.fetchone()
+
+
+async def get_user_by_username(conn: Conn, username: str) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower(%s)", (username,)
+    )
+    return await cur.fetchone()
+
+
+async def get_user(conn: Conn, user_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+    return await cur.fetchone()
+
+
+async def insert_refresh_token(
+    conn: Conn, *, jti: UUID, user_id: UUID, family_id: UUID, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, expires_at) VALUES (%s, %s, %s, %s)",
+        (jti, user_id, family_id, expires_at),
+    )
+
+
+async def spend_refresh_token(conn: Conn, jti: UUID) -> dict[str, Any] | None:
+    """Mark the token used; returns its row as it was, or None if it does not exist."""
+    cur = await conn.execute(
+        """
+        UPDATE refresh_tokens AS t SET used_at = now()
+        FROM (SELECT id, used_at AS was_used_at FROM refresh_tokens WHERE id = %s FOR UPDATE) AS old
+        WHERE t.id = old.id
+        RETURNING t.id, t.user_id, t.family_id, t.expires_at, t.revoked_at, old.was_used_at
+        """,
+        (jti,),
+    )
+    return await cur.fetchone()
+
+
+async def revoke_family(conn: Conn, family_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = %s AND revoked_at IS NULL",
+        (family_id,),
+    )
+
+
+API_KEY_COLUMNS = "id, name, prefix, scopes, project_id, expires_at, last_used_at, created_at"
+
+
+async def insert_api_key(
+    conn: Conn,
+    *,
+    user_id: UUID,
+    name: str,
+    prefix: str,
+    key_hash: str,
+    scopes: list[str],
+    project_id: UUID | None,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        f"""
+        INSERT INTO api_keys (user_id, name, prefix, key_hash, scopes, project_id, expires_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {API_KEY_COLUMNS}
+        """,
+        (user_id, name, prefix, key_hash, scopes, project_id, expires_at),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def list_api_keys(
+    conn: Conn, *, user_id: UUID, skip: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    cur = await conn.execute(
+        f"""
+        SELECT {API_KEY_COLUMNS}, count(*) OVER () AS total FROM api_keys
+        WHERE user_id = %s AND revoked_at IS NULL
+        ORDER BY created_at DESC, id OFFSET %s LIMIT %s
+        """,
+        (user_id, skip, limit),
+    )
+    rows = await cur.fetchall()
+    if rows:
+        return [{k: v for k, v in r.items() if k != "total"} for r in rows], int(rows[0]["total"])
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM api_keys WHERE user_id = %s AND revoked_at IS NULL", (user_id,)
+    )
+    count = await cur.fetchone()
+    return [], int(count["n"]) if count else 0
+
+
+async def get_api_key(conn: Conn, *, user_id: UUID, key_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {API_KEY_COLUMNS} FROM api_keys "
+        "WHERE id = %s AND user_id = %s AND revoked_at IS NULL",
+        (key_id, user_id),
+    )
+    return await cur.fetchone()
+
+
+async def revoke_api_key(conn: Conn, *, user_id: UUID, key_id: UUID) -> bool:
+    cur = await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() "
+        "WHERE id = %s AND user_id = %s AND revoked_at IS NULL",
+        (key_id, user_id),
+    )
+    return cur.rowcount > 0
+
+
+async def use_api_key(conn: Conn, *, key_hash: str) -> dict[str, Any] | None:
+    """The live key with its owner, stamping `last_used_at`; None if unknown/expired/revoked."""
+    cur = await conn.execute(
+        """
+        UPDATE api_keys AS k SET last_used_at = now()
+        FROM users AS u
+        WHERE k.key_hash = %s AND u.id = k.user_id AND u.is_active
+          AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+        RETURNING k.id, k.user_id, k.scopes, k.project_id, u.username, u.is_admin
+        """,
+        (key_hash,),
+    )
+    return await cur.fetchone()

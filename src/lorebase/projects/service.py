@@ -1,0 +1,215 @@
+"""Projects: CRUD, hierarchy, memberships, and the access check every domain uses."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from lorebase.auth.permissions import Permission, Role, role_allows, scope_allows
+from lorebase.auth.principal import Principal
+from lorebase.context import AppContext
+from lorebase.db import Conn, Database
+from lorebase.errors import Conflict, Forbidden, Invalid, NotFound
+from lorebase.projects import repository
+from lorebase.projects.schemas import (
+    MemberRead,
+    MemberUpsert,
+    ProjectAccess,
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+)
+
+
+def _not_found(project_id: UUID) -> NotFound:
+    return NotFound(f"project {project_id} not found")
+
+
+def _check(
+    principal: Principal, row: dict[str, Any] | None, permission: Permission
+) -> ProjectAccess:
+    """404 unless the caller may see the project; 403 if they may see but not do."""
+    if row is None:
+        raise NotFound("project not found")
+    if principal.project_id is not None and principal.project_id != row["id"]:
+        raise _not_found(row["id"])
+    role = Role(row["role"]) if row["role"] else None
+    if role is None and not principal.is_admin:
+        raise _not_found(row["id"])
+    if not role_allows(role, permission, is_admin=principal.is_admin):
+        raise Forbidden(f"your role ({role}) does not allow {permission.value} on this project")
+    if not scope_allows(principal, permission):
+        raise Forbidden(f"this API key's scopes do not allow {permission.value}")
+    return ProjectAccess(**row)
+
+
+async def get_project_for(
+    db: Database | Conn, *, principal: Principal, project_id: UUID, permission: Permission
+) -> ProjectAccess:
+    """The project if `principal` holds `permission` on it: NotFound for non-members (ids do
+    not leak), Forbidden for a member whose role or key scope lacks the permission."""
+    if isinstance(db, Database):
+        async with db.connection() as conn:
+            row = await repository.get_project_with_role(
+                conn, project_id=project_id, user_id=principal.user_id
+            )
+    else:
+        row = await repository.get_project_with_role(
+            db, project_id=project_id, user_id=principal.user_id
+        )
+    return _check(principal, row, permission)
+
+
+async def bump_corpus_generation(conn: Conn, *, project_id: UUID) -> int:
+    """Mark the project's knowledge as changed; answer-cache keys include the generation."""
+    return await repository.bump_corpus_generation(conn, project_id=project_id)
+
+
+async def create_project(
+    *, ctx: AppContext, principal: Principal, data: ProjectCreate
+) -> ProjectRead:
+    """Create a project owned by the caller (optionally under a parent they can write to)."""
+    if principal.project_id is not None:
+        raise Forbidden("an API key bound to one project cannot create projects")
+    if not scope_allows(principal, Permission.WRITE):
+        raise Forbidden("this API key's scopes do not allow write")
+    async with ctx.db.transaction() as conn:
+        if data.parent_id is not None:
+            await get_project_for(
+                conn, principal=principal, project_id=data.parent_id, permission=Permission.WRITE
+            )
+        row = await repository.insert_project(
+            conn,
+            owner_id=principal.user_id,
+            name=data.name,
+            description=data.description,
+            tags=_clean_tags(data.tags),
+            status=data.status,
+            parent_id=data.parent_id,
+        )
+    return ProjectRead(**row)
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        cleaned = tag.strip()
+        if not cleaned or len(cleaned) > 64:
+            raise Invalid("tags must be 1-64 characters", errors=[{"field": "tags"}])
+        seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+async def list_projects(
+    *,
+    ctx: AppContext,
+    principal: Principal,
+    status: str | None = None,
+    tag: str | None = None,
+    parent_id: UUID | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> tuple[list[ProjectRead], int]:
+    """Projects the caller is a member of (all of them for an admin)."""
+    async with ctx.db.connection() as conn:
+        rows, total = await repository.list_projects(
+            conn,
+            user_id=principal.user_id,
+            all_projects=principal.is_admin,
+            only_project=principal.project_id,
+            status=status,
+            tag=tag,
+            parent_id=parent_id,
+            skip=skip,
+            limit=limit,
+        )
+    return [ProjectRead(**row) for row in rows], total
+
+
+async def get_project(*, ctx: AppContext, principal: Principal, project_id: UUID) -> ProjectRead:
+    access = await get_project_for(
+        ctx.db, principal=principal, project_id=project_id, permission=Permission.READ
+    )
+    return ProjectRead(**access.model_dump(include=set(ProjectRead.model_fields)))
+
+
+async def update_project(
+    *, ctx: AppContext, principal: Principal, project_id: UUID, data: ProjectUpdate
+) -> ProjectRead:
+    """Partial update; moving under a new parent may not create a cycle."""
+    changes = data.model_dump(exclude_unset=True)
+    if "tags" in changes:
+        changes["tags"] = _clean_tags(changes["tags"] or [])
+    for field in ("name", "status"):
+        if field in changes and changes[field] is None:
+            raise Invalid(f"{field} cannot be null", errors=[{"field": field}])
+    needed = Permission.MANAGE if "parent_id" in changes else Permission.WRITE
+    async with ctx.db.transaction() as conn:
+        access = await get_project_for(
+            conn, principal=principal, project_id=project_id, permission=needed
+        )
+        new_parent = changes.get("parent_id")
+        if new_parent is not None:
+            await get_project_for(
+                conn, principal=principal, project_id=new_parent, permission=Permission.WRITE
+            )
+            if await repository.is_ancestor_or_self(
+                conn, candidate=new_parent, project_id=project_id
+            ):
+                raise Invalid(
+                    "parent_id would make the project its own ancestor",
+                    errors=[{"field": "parent_id", "msg": "cycle"}],
+                )
+        if not changes:
+            return ProjectRead(**access.model_dump(include=set(ProjectRead.model_fields)))
+        row = await repository.update_project(conn, project_id=project_id, changes=changes)
+    if row is None:
+        raise _not_found(project_id)
+    return ProjectRead(**row)
+
+
+async def delete_project(
+    *, ctx: AppContext, principal: Principal, project_id: UUID, cascade: bool = False
+) -> None:
+    """Delete a project; with children this is a 409 unless `cascade`."""
+    async with ctx.db.transaction() as conn:
+        await get_project_for(
+            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+        )
+        children = await repository.count_children(conn, project_id=project_id)
+        if children and not cascade:
+            raise Conflict(
+                f"project has {children} child project(s); delete them first or pass cascade=true"
+            )
+        await repository.delete_project_tree(conn, project_id=project_id)
+
+
+async def set_member(
+    *, ctx: AppContext, principal: Principal, project_id: UUID, user_id: UUID, data: MemberUpsert
+) -> MemberRead:
+    """Add a member or change their role (owners only)."""
+    async with ctx.db.transaction() as conn:
+        await get_project_for(
+            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+        )
+        if not await repository.user_exists(conn, user_id=user_id):
+            raise NotFound(f"user {user_id} not found")
+        row = await repository.upsert_member(
+            conn, project_id=project_id, user_id=user_id, role=data.role
+        )
+        if await repository.count_owners(conn, project_id=project_id) == 0:
+            raise Conflict("a project must keep at least one owner")
+    return MemberRead(**row)
+
+
+async def remove_member(
+    *, ctx: AppContext, principal: Principal, project_id: UUID, user_id: UUID
+) -> None:
+    async with ctx.db.transaction() as conn:
+        await get_project_for(
+            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+        )
+        if not await repository.delete_member(conn, project_id=project_id, user_id=user_id):
+            raise NotFound("membership not found")
+        if await repository.count_owners(conn, project_id=project_id) == 0:
+            raise Conflict("a project must keep at least one owner")
