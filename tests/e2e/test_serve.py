@@ -1,0 +1,80 @@
+"""`lorebase serve` from a user's point of view: start, use, restart, stop cleanly."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import LOREBASE, LorebaseServer, service_pids
+
+
+def _register_and_login(base: str) -> dict[str, str]:
+    user = {"username": "newcomer", "password": "a long enough password"}
+    assert httpx.post(f"{base}/api/v1/auth/register", json=user).status_code == 201
+    token = httpx.post(f"{base}/api/v1/auth/token", data=user)
+    assert token.status_code == 200
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def test_serve_restart_keeps_data_and_stops_cleanly(
+    server_factory: type[LorebaseServer], tmp_path: Path
+) -> None:
+    server = server_factory()
+    server.start()
+    headers = _register_and_login(server.url)
+    project = httpx.post(f"{server.url}/api/v1/projects", json={"name": "kept"}, headers=headers)
+    assert project.status_code == 201
+    assert service_pids(server.data_dir), "embedded postgres/redis should be running"
+
+    assert server.stop(signal.SIGTERM) in (0, 128 + signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while service_pids(server.data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert service_pids(server.data_dir) == [], "serve left embedded services running"
+
+    server.start()
+    again = httpx.get(f"{server.url}/api/v1/projects/{project.json()['id']}", headers=headers)
+    assert again.status_code == 200, "data (and the generated secret key) survive a restart"
+    assert again.json()["name"] == "kept"
+    wrong = httpx.post(
+        f"{server.url}/api/v1/auth/token", data={"username": "newcomer", "password": "nope nope"}
+    )
+    assert wrong.status_code == 401
+    assert wrong.headers["content-type"] == "application/problem+json"
+
+
+def test_second_serve_on_same_data_dir_refuses(server_factory: type[LorebaseServer]) -> None:
+    first = server_factory()
+    first.start()
+    second = subprocess.run(
+        [LOREBASE, "serve", "--port", "1"],
+        env=first.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "is in use by" in second.stderr
+    assert httpx.get(first.url + "/api/v1/health").status_code == 200
+
+
+def test_external_database_without_secret_key_refuses(
+    server_factory: type[LorebaseServer], tmp_path: Path
+) -> None:
+    server = server_factory(env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    result = subprocess.run(
+        [LOREBASE, "serve", "--port", "1"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "LOREBASE_SECRET_KEY" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
