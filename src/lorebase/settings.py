@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     use_agentic_rag: bool = False
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
     query_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    # Hybrid search: candidates per leg, weighted reciprocal rank fusion (measured with
+    # `lorebase eval`, see bench/RESULTS.md), full-text query form and ranking function.
+    retrieval_candidates: int = Field(default=50, ge=1, le=1000)
+    rrf_k: int = Field(default=60, ge=0)
+    hybrid_vector_weight: float = Field(default=1.0, ge=0)
+    hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
+    fulltext_operator: Literal["or", "and"] = "or"
+    fulltext_rank: Literal["rank", "rank_cd"] = "rank"
+    # Re-ranking: `auto` = cross-encoder when RERANK_MODEL_PATH is set, else listwise through
+    # a generative LLM, else none (results unreranked, with a warning).
+    reranker: Literal["auto", "cross-encoder", "llm", "none"] = "auto"
+    rerank_candidates: int = Field(default=20, ge=1, le=100)
+    # Agentic answers: passages are packed into this many (approximate) tokens.
+    answer_context_tokens: int = Field(default=3000, ge=100)
+    answer_max_tokens: int = Field(default=512, ge=16)
 
     # --- ingestion -------------------------------------------------------------
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

@@ -95,3 +95,13 @@ class Embedder(Protocol):
     def max_input_tokens(self) -> int: ...
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores passages against a query (higher is more relevant), one score per passage."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    async def score(self, query: str, passages: Sequence[str]) -> list[float]: ...

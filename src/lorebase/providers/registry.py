@@ -8,15 +8,19 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from lorebase.providers.base import ChatModel, Embedder
+from lorebase.providers.base import ChatModel, Embedder, Reranker
 
 log = logging.getLogger(__name__)
 
 LLMFactory = Callable[[Any], ChatModel]
 EmbedderFactory = Callable[[Any], Embedder]
+RerankerFactory = Callable[[Any], Reranker]
 
 # Built-ins register exactly like a third-party plugin would.
-BUILTIN_MODULES = ("lorebase.providers.embeddings.local",)
+BUILTIN_MODULES = (
+    "lorebase.providers.embeddings.local",
+    "lorebase.providers.rerank.cross_encoder",
+)
 
 ENTRY_POINT_GROUP = "lorebase.providers"
 
@@ -38,12 +42,16 @@ class Registry:
     def __init__(self) -> None:
         self._llms: dict[str, LLMFactory] = {}
         self._embedders: dict[str, EmbedderFactory] = {}
+        self._rerankers: dict[str, RerankerFactory] = {}
 
     def register_llm(self, name: str, factory: LLMFactory) -> None:
         self._llms[name.lower()] = factory
 
     def register_embedder(self, name: str, factory: EmbedderFactory) -> None:
         self._embedders[name.lower()] = factory
+
+    def register_reranker(self, name: str, factory: RerankerFactory) -> None:
+        self._rerankers[name.lower()] = factory
 
     @property
     def llm_names(self) -> list[str]:
@@ -52,6 +60,10 @@ class Registry:
     @property
     def embedder_names(self) -> list[str]:
         return sorted(self._embedders)
+
+    @property
+    def reranker_names(self) -> list[str]:
+        return sorted(self._rerankers)
 
     def get_llm(self, name: str, settings: Any) -> ChatModel:
         try:
@@ -65,6 +77,13 @@ class Registry:
             factory = self._embedders[name.lower()]
         except KeyError:
             raise UnknownProviderError("embedding", name, self.embedder_names) from None
+        return factory(settings)
+
+    def get_reranker(self, name: str, settings: Any) -> Reranker:
+        try:
+            factory = self._rerankers[name.lower()]
+        except KeyError:
+            raise UnknownProviderError("reranker", name, self.reranker_names) from None
         return factory(settings)
 
 

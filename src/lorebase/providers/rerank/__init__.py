@@ -1,0 +1,1 @@
+"""Rerankers: models that score (query, passage) pairs."""
