@@ -1,7 +1,60 @@
-"""Routes for /tasks (filled in by its issue)."""
+"""/tasks: CRUD with filters, dependencies and the done-requires-dependencies-done rule."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+from uuid import UUID
 
-router = APIRouter(tags=["tasks"])
+from fastapi import APIRouter, Query, Response
+
+from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
+from lorebase.tasks import service
+from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.post("", status_code=201, response_model=TaskRead)
+async def create_task(ctx: ContextDep, principal: PrincipalDep, body: TaskCreate) -> TaskRead:
+    return await service.create_task(ctx=ctx, principal=principal, data=body)
+
+
+@router.get("", response_model=Page[TaskRead])
+async def list_tasks(
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    page: PaginationDep,
+    project_id: UUID,
+    status: TaskStatus | None = None,
+    priority: TaskPriority | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> Page[TaskRead]:
+    items, total = await service.list_tasks(
+        ctx=ctx,
+        principal=principal,
+        project_id=project_id,
+        status=status,
+        priority=priority,
+        assignee=assignee,
+        skip=page.skip,
+        limit=page.limit,
+    )
+    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
+
+
+@router.get("/{task_id}", response_model=TaskRead)
+async def get_task(ctx: ContextDep, principal: PrincipalDep, task_id: UUID) -> TaskRead:
+    return await service.get_task(ctx=ctx, principal=principal, task_id=task_id)
+
+
+@router.put("/{task_id}", response_model=TaskRead)
+async def update_task(
+    ctx: ContextDep, principal: PrincipalDep, task_id: UUID, body: TaskUpdate
+) -> TaskRead:
+    return await service.update_task(ctx=ctx, principal=principal, task_id=task_id, data=body)
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(ctx: ContextDep, principal: PrincipalDep, task_id: UUID) -> Response:
+    await service.delete_task(ctx=ctx, principal=principal, task_id=task_id)
+    return Response(status_code=204)

@@ -1,0 +1,197 @@
+"""SQL for tasks and their dependency edges."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from lorebase.db import Conn
+
+# Dependencies come back as an array ordered by the dependency's creation (stable output).
+COLUMNS = """
+    t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee,
+    t.created_by, t.created_at, t.updated_at,
+    COALESCE((
+        SELECT array_agg(d.depends_on_id ORDER BY dt.created_at, dt.id)
+        FROM task_dependencies d JOIN tasks dt ON dt.id = d.depends_on_id
+        WHERE d.task_id = t.id
+    ), '{}'::uuid[]) AS dependencies
+"""
+UPDATABLE = ("title", "description", "status", "priority", "assignee")
+
+
+async def lock_project_tasks(conn: Conn, *, project_id: UUID) -> None:
+    """Serialise dependency changes within one project (until the transaction ends), so two
+    concurrent edits cannot each pass the cycle check and together close a cycle."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('lorebase.tasks:' || %s::text, 0))",
+        (project_id,),
+    )
+
+
+async def insert_task(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    title: str,
+    description: str | None,
+    status: str,
+    priority: str,
+    assignee: str | None,
+    created_by: UUID,
+) -> UUID:
+    cur = await conn.execute(
+        """
+        INSERT INTO tasks (project_id, title, description, status, priority, assignee, created_by)
+        VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
+        """,
+        (project_id, title, description, status, priority, assignee, created_by),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    task_id: UUID = row["id"]
+    return task_id
+
+
+async def get_task(conn: Conn, *, task_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(f"SELECT {COLUMNS} FROM tasks t WHERE t.id = %s", (task_id,))
+    return await cur.fetchone()
+
+
+async def get_task_project(conn: Conn, *, task_id: UUID, lock: bool = False) -> UUID | None:
+    """The project a task belongs to (None when there is no such task)."""
+    suffix = " FOR NO KEY UPDATE" if lock else ""
+    cur = await conn.execute("SELECT project_id FROM tasks WHERE id = %s" + suffix, (task_id,))
+    row = await cur.fetchone()
+    return None if row is None else UUID(str(row["project_id"]))
+
+
+async def list_tasks(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    status: str | None,
+    priority: str | None,
+    assignee: str | None,
+    skip: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    where = ["t.project_id = %s"]
+    params: list[Any] = [project_id]
+    if status is not None:
+        where.append("t.status = %s")
+        params.append(status)
+    if priority is not None:
+        where.append("t.priority = %s")
+        params.append(priority)
+    if assignee is not None:
+        where.append("t.assignee = %s")
+        params.append(assignee)
+    condition = " AND ".join(where)
+    cur = await conn.execute(
+        f"""
+        SELECT {COLUMNS}, count(*) OVER () AS total FROM tasks t
+        WHERE {condition}
+        ORDER BY t.created_at, t.id
+        OFFSET %s LIMIT %s
+        """,
+        (*params, skip, limit),
+    )
+    rows = await cur.fetchall()
+    if rows:
+        total = int(rows[0]["total"])
+        return [{k: v for k, v in r.items() if k != "total"} for r in rows], total
+    if skip == 0:
+        return [], 0
+    cur = await conn.execute(f"SELECT count(*) AS n FROM tasks t WHERE {condition}", params)
+    counted = await cur.fetchone()
+    return [], int(counted["n"]) if counted else 0
+
+
+async def get_project_tasks(
+    conn: Conn, *, project_id: UUID, task_ids: list[UUID]
+) -> list[dict[str, Any]]:
+    """Those of `task_ids` that are tasks of `project_id` (id, title, status), locked against
+    deletion until the transaction ends."""
+    if not task_ids:
+        return []
+    cur = await conn.execute(
+        """
+        SELECT id, title, status FROM tasks
+        WHERE project_id = %s AND id = ANY(%s::uuid[])
+        ORDER BY created_at, id
+        FOR KEY SHARE
+        """,
+        (project_id, task_ids),
+    )
+    return await cur.fetchall()
+
+
+async def get_titles(conn: Conn, *, task_ids: list[UUID]) -> dict[UUID, str]:
+    cur = await conn.execute(
+        "SELECT id, title FROM tasks WHERE id = ANY(%s::uuid[])", (list(set(task_ids)),)
+    )
+    return {UUID(str(row["id"])): str(row["title"]) for row in await cur.fetchall()}
+
+
+async def reachable_edges(
+    conn: Conn, *, start_ids: list[UUID], target_id: UUID
+) -> list[tuple[UUID, UUID]] | None:
+    """Whether `target` can be reached from any of `start_ids` along dependency edges (so
+    making `target` depend on them would close a cycle). None when it cannot; otherwise the
+    edges `(task, depends_on)` of the explored subgraph, for naming the cycle. The walk keeps
+    one row per task (UNION), so it stays linear however many paths the graph has."""
+    if not start_ids:
+        return None
+    reach = """
+        WITH RECURSIVE reach(id) AS (
+            SELECT s FROM unnest(%s::uuid[]) AS s
+            UNION
+            SELECT d.depends_on_id FROM reach r JOIN task_dependencies d ON d.task_id = r.id
+            WHERE r.id <> %s
+        )
+    """
+    cur = await conn.execute(
+        reach + "SELECT EXISTS (SELECT 1 FROM reach WHERE id = %s) AS hit",
+        (start_ids, target_id, target_id),
+    )
+    row = await cur.fetchone()
+    if not (row and row["hit"]):
+        return None
+    cur = await conn.execute(
+        reach + """
+        SELECT d.task_id, d.depends_on_id FROM task_dependencies d
+        JOIN reach r ON d.task_id = r.id WHERE r.id <> %s
+        """,
+        (start_ids, target_id, target_id),
+    )
+    return [
+        (UUID(str(edge["task_id"])), UUID(str(edge["depends_on_id"])))
+        for edge in await cur.fetchall()
+    ]
+
+
+async def update_task(conn: Conn, *, task_id: UUID, changes: dict[str, Any]) -> None:
+    fields = [name for name in UPDATABLE if name in changes]
+    assignments = "".join(f"{name} = %s, " for name in fields)
+    await conn.execute(
+        f"UPDATE tasks SET {assignments}updated_at = now() WHERE id = %s",
+        (*[changes[name] for name in fields], task_id),
+    )
+
+
+async def replace_dependencies(conn: Conn, *, task_id: UUID, depends_on: list[UUID]) -> None:
+    await conn.execute("DELETE FROM task_dependencies WHERE task_id = %s", (task_id,))
+    if depends_on:
+        await conn.execute(
+            """
+            INSERT INTO task_dependencies (task_id, depends_on_id)
+            SELECT %s, d FROM unnest(%s::uuid[]) AS d
+            """,
+            (task_id, depends_on),
+        )
+
+
+async def delete_task(conn: Conn, *, task_id: UUID) -> bool:
+    cur = await conn.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
+    return cur.rowcount > 0
