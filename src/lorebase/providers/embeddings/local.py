@@ -36,6 +36,10 @@ class LocalEmbedder:
         self._run_lock = threading.Lock()
 
     @property
+    def provider(self) -> str:
+        return "local"
+
+    @property
     def model_id(self) -> str:
         return MODEL_ID
 
@@ -50,6 +54,11 @@ class LocalEmbedder:
     @property
     def max_input_tokens(self) -> int:
         return MAX_TOKENS
+
+    @property
+    def max_batch_tokens(self) -> int:
+        # Inputs are truncated to MAX_TOKENS, so a batch never needs a token budget.
+        return self._max_batch * MAX_TOKENS
 
     def _load(self) -> tuple[ort.InferenceSession, Tokenizer]:
         with self._load_lock:
