@@ -134,16 +134,27 @@ async def revoke_api_key(conn: Conn, *, user_id: UUID, key_id: UUID) -> bool:
     return cur.rowcount > 0
 
 
-async def use_api_key(conn: Conn, *, key_hash: str) -> dict[str, Any] | None:
-    """The live key with its owner, stamping `last_used_at`; None if unknown/expired/revoked."""
+async def use_api_key(
+    conn: Conn, *, key_hash: str, touch_after_seconds: int
+) -> dict[str, Any] | None:
+    """The live key with its owner, or None if unknown, expired or revoked. `last_used_at` is
+    stamped only when it is older than `touch_after_seconds`, so most uses write nothing.
+    One statement: the data-modifying CTE runs whether or not the outer query reads it."""
     cur = await conn.execute(
         """
-        UPDATE api_keys AS k SET last_used_at = now()
-        FROM users AS u
-        WHERE k.key_hash = %s AND u.id = k.user_id AND u.is_active
-          AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
-        RETURNING k.id, k.user_id, k.scopes, k.project_id, u.username, u.is_admin
+        WITH k AS (
+            SELECT k.id, k.user_id, k.scopes, k.project_id, k.last_used_at,
+                   u.username, u.is_admin
+            FROM api_keys k JOIN users u ON u.id = k.user_id
+            WHERE k.key_hash = %s AND u.is_active
+              AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+        ), touched AS (
+            UPDATE api_keys SET last_used_at = now()
+            WHERE id = (SELECT id FROM k)
+              AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => %s))
+        )
+        SELECT id, user_id, scopes, project_id, username, is_admin FROM k
         """,
-        (key_hash,),
+        (key_hash, touch_after_seconds),
     )
     return await cur.fetchone()
