@@ -13,6 +13,7 @@ from lorebase.api.problems import install_problem_handlers
 from lorebase.api.routes import include_routes
 from lorebase.context import AppContext, open_context
 from lorebase.logs import configure_logging
+from lorebase.mcp.http import McpHttpEndpoint
 from lorebase.settings import Settings, get_settings
 
 
@@ -20,14 +21,16 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     """The ASGI app. Pass `context` to share an already-open one (tests, embedded MCP)."""
     settings = settings or (context.settings if context else get_settings())
     configure_logging(settings.log_level)
+    mcp_endpoint = McpHttpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if context is not None:
             app.state.ctx = context
-            yield
+            async with mcp_endpoint.running():
+                yield
             return
-        async with open_context(settings) as ctx:
+        async with open_context(settings) as ctx, mcp_endpoint.running():
             app.state.ctx = ctx
             yield
 
@@ -42,5 +45,6 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     install_problem_handlers(app)
     include_routes(app)
+    app.router.routes.append(mcp_endpoint.route())
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

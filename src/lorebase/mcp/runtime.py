@@ -1,0 +1,114 @@
+"""What every tool call goes through: find the caller, run one service call, turn the outcome
+into a `CallToolResult` (structured JSON on success, a problem detail on failure)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ValidationError
+
+from lorebase.auth.principal import Principal
+from lorebase.context import AppContext
+from lorebase.errors import AppError, Unauthorized
+from lorebase.logs import request_id_var
+from lorebase.mcp.problems import invalid_from, problem_body
+
+log = logging.getLogger("lorebase.mcp")
+
+# Keys the HTTP endpoint puts in the ASGI scope of an authenticated request.
+CALLER_KEY = "lorebase.mcp.caller"
+REQUEST_ID_KEY = "lorebase.mcp.request_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling a tool, and the application context to serve them with."""
+
+    ctx: AppContext
+    principal: Principal
+
+
+# Finds the authenticated caller of one tool call; one per transport.
+CallerResolver = Callable[[Context], Awaitable[Caller]]
+
+
+# A transport hands the server a lifespan that yields its resolver: the HTTP endpoint's reads
+# the request scope; stdio's opens the application context and authenticates LOREBASE_TOKEN.
+ResolverLifespan = Callable[[], AbstractAsyncContextManager[CallerResolver]]
+
+
+def _request_scope(tool_ctx: Context) -> dict[str, Any] | None:
+    request = tool_ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    return scope if isinstance(scope, dict) else None
+
+
+def _request_id(tool_ctx: Context) -> str:
+    scope = _request_scope(tool_ctx)
+    if scope is not None and isinstance(scope.get(REQUEST_ID_KEY), str):
+        return str(scope[REQUEST_ID_KEY])
+    return uuid.uuid4().hex
+
+
+async def scope_caller(tool_ctx: Context) -> Caller:
+    """The caller the HTTP endpoint authenticated for this request."""
+    scope = _request_scope(tool_ctx)
+    caller = scope.get(CALLER_KEY) if scope is not None else None
+    if not isinstance(caller, Caller):
+        raise Unauthorized("authentication required")
+    return caller
+
+
+def _result(payload: dict[str, Any], *, is_error: bool = False) -> CallToolResult:
+    text = orjson.dumps(payload).decode()
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=payload,
+        is_error=is_error,
+    )
+
+
+async def invoke(
+    tool_ctx: Context, tool: str, run: Callable[[Caller], Awaitable[BaseModel]]
+) -> CallToolResult:
+    """Run one tool: AppErrors become tool errors with the problem detail; anything unexpected
+    is logged here and answered with an opaque 500 carrying the request id (as REST does)."""
+    token = request_id_var.set(_request_id(tool_ctx))
+    instance = f"/mcp/tools/{tool}"
+    started = time.perf_counter()
+    status = 200
+    try:
+        resolver = cast(CallerResolver, tool_ctx.request_context.lifespan_context)
+        caller = await resolver(tool_ctx)
+        try:
+            value = await run(caller)
+        except ValidationError as exc:
+            raise invalid_from(exc) from None
+        return _result(value.model_dump(mode="json"))
+    except AppError as exc:
+        status = exc.status
+        return _result(problem_body(exc, instance=instance), is_error=True)
+    except Exception:
+        status = 500
+        log.exception("tool failed", extra={"tool": tool})
+        opaque = AppError("An unexpected error occurred; quote the request id when reporting it.")
+        return _result(problem_body(opaque, instance=instance), is_error=True)
+    finally:
+        log.info(
+            "tool call",
+            extra={
+                "tool": tool,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        request_id_var.reset(token)
