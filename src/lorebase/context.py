@@ -12,8 +12,8 @@ from typing import Any
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
-from lorebase.providers.base import Embedder
-from lorebase.providers.registry import Registry, load_registry
+from lorebase.providers.base import ChatModel, Embedder
+from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
 from lorebase.settings import Settings
 
 
@@ -26,6 +26,7 @@ class AppContext:
     cache: Cache
     registry: Registry
     embedder: Embedder
+    llm: ChatModel
     secret_key: str
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -33,12 +34,15 @@ class AppContext:
 @asynccontextmanager
 async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     """Start what is not configured, connect, load providers; undo it all on exit."""
+    # Providers first: a missing key or unknown name (ConfigurationError) fails before anything
+    # is started.
+    registry = load_registry()
+    embedder = build_embedder(settings, registry)
+    llm = build_llm(settings, registry)
     services = await asyncio.to_thread(start_services, settings)
     db: Database | None = None
     cache: Cache | None = None
     try:
-        registry = load_registry()
-        embedder = registry.get_embedder(settings.embedding_provider, settings)
         db = Database(
             services.database_url,
             min_size=settings.database_pool_min,
@@ -46,15 +50,17 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         )
         await db.open()
         cache = Cache(services.redis_url, prefix=settings.redis_prefix)
-        warm_up = getattr(embedder, "warm_up", None)
-        if callable(warm_up):
-            await asyncio.to_thread(warm_up)
+        for provider in (embedder, llm):
+            warm_up = getattr(provider, "warm_up", None)
+            if callable(warm_up):
+                await asyncio.to_thread(warm_up)
         yield AppContext(
             settings=settings,
             db=db,
             cache=cache,
             registry=registry,
             embedder=embedder,
+            llm=llm,
             secret_key=services.secret_key,
             extras={"services": services},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from lorebase.errors import PROBLEM_BASE, AppError
 from lorebase.logs import request_id_var
+from lorebase.providers.base import AuthFailed, ProviderError, ProviderUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -130,8 +132,37 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, body, dict(exc.headers or {}))
 
 
+async def _provider_error(request: Request, exc: Exception) -> Response:
+    # An upstream LLM/embedding vendor failed: 503 + Retry-After when it may come back, 502
+    # when it answered something unusable. The message is ours and redacted (no key, no SDK
+    # text); a refused key is an operator problem, so clients get no vendor detail for it.
+    assert isinstance(exc, ProviderError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, ProviderUnavailable):
+        status, slug, title = 503, "provider-unavailable", "Provider Unavailable"
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 5)))
+        detail = str(exc)
+    elif isinstance(exc, AuthFailed):
+        status, slug, title = 503, "provider-unavailable", "Provider Unavailable"
+        headers["Retry-After"] = "60"
+        detail = f"the {exc.provider or 'model'} provider refused Lorebase's credentials"
+    else:
+        status, slug, title = 502, "provider-error", "Bad Gateway"
+        detail = str(exc)
+    body = problem_body(
+        status=status,
+        type_=PROBLEM_BASE + slug,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        extra={"provider": exc.provider} if exc.provider else None,
+    )
+    return problem_response(request, body, headers)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(ProviderError, _provider_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Unexpected exceptions are rendered by RequestContextMiddleware, inside the request's

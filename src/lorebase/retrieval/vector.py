@@ -1,0 +1,66 @@
+"""The dense leg: query embeddings (cached in Redis) and the HNSW search."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from psycopg import sql
+
+from lorebase.cache import Cache, text_key
+from lorebase.db import Conn
+from lorebase.embedding.service import embed_texts
+from lorebase.providers.base import Embedder
+from lorebase.retrieval import repository
+from lorebase.retrieval.metrics import QUERY_EMBEDDING_CACHE
+
+QUERY_EMBEDDING_TTL = 7 * 86400
+
+Vector = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def query_embedding_key(cache: Cache, *, model_id: str, text: str) -> str:
+    """Redis key of a query embedding: the embedding model id + a hash of the exact text."""
+    return cache.key("qemb", model_id, text_key(text))
+
+
+async def embed_query(*, cache: Cache, embedder: Embedder, text: str) -> Vector:
+    """The query's embedding, from Redis when this model has embedded this text before."""
+    key = query_embedding_key(cache, model_id=embedder.model_id, text=text)
+    raw = await cache.get_bytes(key)
+    if raw is not None and len(raw) == 4 * embedder.dimension:
+        QUERY_EMBEDDING_CACHE.labels(result="hit").inc()
+        return np.frombuffer(raw, dtype=np.float32).copy()
+    QUERY_EMBEDDING_CACHE.labels(result="miss").inc()
+    (vector,) = await embed_texts(db=None, embedder=embedder, texts=[text])
+    array: Vector = np.asarray(vector, dtype=np.float32)
+    await cache.set_bytes(key, array.tobytes(), ttl=QUERY_EMBEDDING_TTL)
+    return array
+
+
+async def search_vector(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    model: str,
+    dim: int,
+    query_vector: Vector,
+    limit: int,
+    ef_search: int,
+    filters: sql.Composable,
+    params: dict[str, Any],
+) -> list[tuple[UUID, float]]:
+    """Nearest chunks as (id, cosine distance). Run inside a transaction: ef_search is LOCAL."""
+    # The index only helps when ef_search covers the candidates asked for.
+    await repository.set_ef_search(conn, ef_search=min(1000, max(ef_search, limit)))
+    return await repository.vector_candidates(
+        conn,
+        project_id=project_id,
+        model=model,
+        dim=dim,
+        query_vector=query_vector,
+        limit=limit,
+        filters=filters,
+        params=params,
+    )
