@@ -58,6 +58,11 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "lorebase_data_dir": data_dir,
         "access_log": False,
         "database_pool_max": 10,
+        # Suites drive many logins/queries per user in seconds; tests of the limiter itself
+        # build their app with explicit low limits (tests/integration/test_rate_limit.py).
+        "rate_limit_query": "100000/minute",
+        "rate_limit_auth": "100000/minute",
+        "rate_limit_ingest": "100000/minute",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

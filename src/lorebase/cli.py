@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from types import FrameType
 
@@ -13,11 +15,16 @@ import typer
 import uvicorn
 from pydantic import SecretStr
 
+from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
-from lorebase.errors import ConfigurationError
+from lorebase.embedding.reembed import ReembedResult, reembed_project
+from lorebase.errors import AppError, ConfigurationError
 from lorebase.logs import configure_logging
 from lorebase.mcp.stdio import run_stdio
+from lorebase.mcp.stdio import run_stdio
 from lorebase.migrate import upgrade_database
+from lorebase.providers.base import ProviderError
+from lorebase.providers.registry import check_providers
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
@@ -75,6 +82,7 @@ def serve(
     """Migrate, start and serve (with a job worker unless --no-worker)."""
     settings = get_settings()
     configure_logging(settings.log_level)
+    _check_providers(settings)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
         _export(resolved)
@@ -93,6 +101,60 @@ def serve(
         )
 
 
+def _check_providers(settings: Settings) -> None:
+    # A missing key or unknown provider fails here, as one line, not in uvicorn's lifespan.
+    try:
+        check_providers(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+async def _reembed(settings: Settings, project_id: uuid.UUID, batch_size: int) -> ReembedResult:
+    async with open_context(settings) as ctx:
+        typer.echo(
+            f"re-embedding project {project_id} with {ctx.embedder.provider}/"
+            f"{ctx.embedder.model_id} ({ctx.embedder.dimension}-d)"
+        )
+        return await reembed_project(
+            db=ctx.db,
+            project_id=project_id,
+            embedder=ctx.embedder,
+            batch_size=batch_size,
+            progress=lambda done, total: typer.echo(f"  {done}/{total} items"),
+        )
+
+
+@app.command()
+def reembed(
+    project: str = typer.Option(..., "--project", help="Project id."),
+    batch_size: int = typer.Option(256, min=1, help="Items per embedding round."),
+) -> None:
+    """Move a project's knowledge to the configured EMBEDDING_PROVIDER/EMBEDDING_MODEL.
+
+    Resumable; the old space keeps serving queries until every item is re-embedded."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        project_id = uuid.UUID(project)
+    except ValueError:
+        _fail(f"--project must be a project id (a UUID), got {project!r}")
+        raise  # unreachable
+    _check_providers(settings)
+    with running_services(settings) as (resolved, _services):
+        try:
+            result = asyncio.run(_reembed(resolved, project_id, batch_size))
+        except (AppError, ProviderError) as exc:
+            _fail(str(exc))
+            raise  # unreachable
+    if not result.switched and not result.embedded:
+        typer.echo(f"project {project_id} is already in {result.to_model}; nothing to do")
+    else:
+        typer.echo(
+            f"project {project_id} moved from {result.from_model} to {result.to_model}: "
+            f"{result.embedded} items embedded, {result.deleted} old items removed"
+        )
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations and exit."""
@@ -100,6 +162,16 @@ def migrate() -> None:
     configure_logging(settings.log_level)
     with running_services(settings):
         typer.echo("database is up to date")
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
+    if error is not None:
+        _fail(error)
 
 
 @app.command("mcp")

@@ -7,10 +7,13 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
+from lorebase.auth.api_keys import API_KEY_PREFIX
 from lorebase.auth.principal import Principal
 from lorebase.auth.service import authenticate
+from lorebase.cache import text_key
 from lorebase.context import AppContext
 from lorebase.errors import Unauthorized
+from lorebase.ratelimit import RateLimiter
 
 
 def get_context(request: Request) -> AppContext:
@@ -29,7 +32,12 @@ def _credential(request: Request) -> str | None:
             return value.strip()
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
     key = request.headers.get("x-api-key")
-    return key.strip() if key else None
+    if key is None:
+        return None
+    # X-API-Key carries API keys only, never a JWT (whose expiry/revocation rules differ).
+    if not key.strip().startswith(API_KEY_PREFIX):
+        raise Unauthorized("X-API-Key must hold an API key (lb_...)")
+    return key.strip()
 
 
 async def get_principal(request: Request, ctx: ContextDep) -> Principal:
@@ -68,3 +76,38 @@ class Page(BaseModel, Generic[T]):
     total: int
     skip: int
     limit: int
+
+
+# --- rate limits (token buckets in Redis; see lorebase.ratelimit) ---------------------------
+
+
+async def limit_query(ctx: ContextDep, principal: PrincipalDep) -> None:
+    """`rate_limit_query` per user or API key (POST /rag/query)."""
+    await RateLimiter(ctx.cache).enforce(
+        name="query", who=principal.rate_key, rate=ctx.settings.rate_limit_query
+    )
+
+
+async def limit_ingest(ctx: ContextDep, principal: PrincipalDep) -> None:
+    """`rate_limit_ingest` per user or API key (/knowledge/*, POST /documents, new versions)."""
+    await RateLimiter(ctx.cache).enforce(
+        name="ingest", who=principal.rate_key, rate=ctx.settings.rate_limit_ingest
+    )
+
+
+async def limit_auth(request: Request, ctx: ContextDep) -> None:
+    """`rate_limit_auth` per client IP + username (POST /auth/token; the caller is anonymous).
+    Starlette caches the parsed form, so the route reads it again for free."""
+    form = await request.form()
+    username = form.get("username")
+    name = username.strip().lower() if isinstance(username, str) else ""
+    client_ip = request.client.host if request.client else "unknown"
+    await RateLimiter(ctx.cache).enforce(
+        name="auth", who=f"{client_ip}|{text_key(name)}", rate=ctx.settings.rate_limit_auth
+    )
+
+
+# Use as a parameter (`_limit: QueryRateLimit`) or in `dependencies=[...]` via the functions.
+QueryRateLimit = Annotated[None, Depends(limit_query)]
+IngestRateLimit = Annotated[None, Depends(limit_ingest)]
+AuthRateLimit = Annotated[None, Depends(limit_auth)]

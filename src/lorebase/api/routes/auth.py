@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from lorebase.api.deps import ContextDep, PrincipalDep
+from lorebase.api.deps import AuthRateLimit, ContextDep, PrincipalDep
 from lorebase.auth import service
 from lorebase.auth.schemas import RefreshRequest, TokenPair, UserCreate, UserRead
 
@@ -21,6 +21,7 @@ async def register(ctx: ContextDep, body: UserCreate) -> UserRead:
 @router.post("/token", response_model=TokenPair)
 async def token(
     ctx: ContextDep,
+    _limit: AuthRateLimit,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> TokenPair:

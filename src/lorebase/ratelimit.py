@@ -1,0 +1,103 @@
+"""Token-bucket rate limits in Redis, one atomic Lua script per hit.
+
+Each bucket holds up to `limit` tokens and refills continuously at `limit / period` tokens per
+second, so `60/minute` allows a burst of 60 and then one request a second. The script reads the
+clock from Redis (`TIME`), so every API process shares one notion of time. When Redis cannot be
+reached the limiter fails open: an outage of the cache must not take the API down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from lorebase.cache import Cache, text_key
+from lorebase.errors import RateLimited
+from lorebase.settings import parse_rate
+
+log = logging.getLogger(__name__)
+
+# KEYS[1] bucket; ARGV: capacity, refill rate (tokens/s), cost.
+# Returns {allowed (0|1), tokens left, seconds until `cost` tokens are available} as strings,
+# because Redis truncates Lua numbers to integers in replies.
+_BUCKET_SCRIPT = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = (cost - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {allowed, tostring(tokens), tostring(wait)}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one hit: allowed or not, tokens left, seconds to wait if refused."""
+
+    allowed: bool
+    remaining: float
+    retry_after: float
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """`Retry-After` is whole seconds; round up so a client that obeys it succeeds."""
+        return max(1, math.ceil(self.retry_after))
+
+
+class RateLimiter:
+    """Token buckets keyed by `(name, who)` in the one Redis client of `cache`."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self._script = cache.redis.register_script(_BUCKET_SCRIPT)
+
+    async def hit(self, *, name: str, who: str, rate: str, cost: int = 1) -> Decision:
+        """Take `cost` tokens from the bucket `name` of `who` under `rate` (`60/minute`)."""
+        limit, period = parse_rate(rate)
+        if limit <= 0:
+            return Decision(allowed=False, remaining=0.0, retry_after=float(period))
+        key = self.cache.key("ratelimit", name, text_key(who))
+        try:
+            raw = await self._script(keys=[key], args=[limit, limit / period, cost])
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "rate limiter unavailable; allowing the request",
+                extra={"bucket": name, "error": type(exc).__name__},
+            )
+            return Decision(allowed=True, remaining=float(limit), retry_after=0.0)
+        allowed, remaining, wait = raw
+        return Decision(
+            allowed=int(allowed) == 1, remaining=float(remaining), retry_after=float(wait)
+        )
+
+    async def enforce(self, *, name: str, who: str, rate: str, cost: int = 1) -> Decision:
+        """`hit`, raising RateLimited (429 with Retry-After) when the bucket is empty."""
+        decision = await self.hit(name=name, who=who, rate=rate, cost=cost)
+        if not decision.allowed:
+            raise RateLimited(
+                f"rate limit {rate} exceeded for {name}; retry in "
+                f"{decision.retry_after_seconds} s",
+                retry_after=decision.retry_after_seconds,
+            )
+        return decision
