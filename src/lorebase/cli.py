@@ -21,7 +21,6 @@ from lorebase.embedding.reembed import ReembedResult, reembed_project
 from lorebase.errors import AppError, ConfigurationError
 from lorebase.logs import configure_logging
 from lorebase.mcp.stdio import run_stdio
-from lorebase.mcp.stdio import run_stdio
 from lorebase.migrate import upgrade_database
 from lorebase.providers.base import ProviderError
 from lorebase.providers.registry import check_providers
@@ -162,16 +161,6 @@ def migrate() -> None:
     configure_logging(settings.log_level)
     with running_services(settings):
         typer.echo("database is up to date")
-
-
-@app.command("mcp")
-def mcp_stdio() -> None:
-    """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
-    if error is not None:
-        _fail(error)
 
 
 @app.command("mcp")
