@@ -9,12 +9,18 @@ import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import typer
 import uvicorn
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from lorebase.auth.schemas import UserCreate, UserRead
+from lorebase.auth.service import register_user
+from lorebase.bench.runner import Options as BenchOptions
+from lorebase.bench.runner import main as run_bench_main
+from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
@@ -27,6 +33,8 @@ from lorebase.providers.registry import check_providers
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 def _fail(message: str) -> None:
@@ -163,6 +171,39 @@ def migrate() -> None:
         typer.echo("database is up to date")
 
 
+async def _create_user(settings: Settings, data: UserCreate, *, admin: bool) -> UserRead:
+    async with open_context(settings) as ctx:
+        return await register_user(ctx=ctx, data=data, is_admin=admin, by_operator=True)
+
+
+@user_app.command("create")
+def user_create(
+    name: str = typer.Argument(..., help="Username (3-64 of A-Z a-z 0-9 _ . -)."),
+    admin: bool = typer.Option(False, "--admin", help="Make a global administrator."),
+) -> None:
+    """Create a user; the password comes from LOREBASE_PASSWORD or is asked for twice."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    password = os.environ.get("LOREBASE_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        data = UserCreate(username=name, password=SecretStr(password))
+    except ValidationError as exc:
+        # Field names and rules only: the input (the password) is never echoed.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(problems)
+        raise  # unreachable
+    with running_services(settings) as (resolved, _services):
+        try:
+            user = asyncio.run(_create_user(resolved, data, admin=admin))
+        except AppError as exc:
+            _fail(exc.detail)
+            raise  # unreachable
+    role = "administrator" if user.is_admin else "user"
+    typer.echo(f"created {role} {user.username} ({user.id})")
+
+
 @app.command("mcp")
 def mcp_stdio() -> None:
     """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
@@ -171,6 +212,41 @@ def mcp_stdio() -> None:
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
         _fail(error)
+
+
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Tiny sizes, a few seconds per scenario."),
+    workers: int = typer.Option(2, min=1, help="`lorebase serve --workers` for the server."),
+    json_path: Path | None = typer.Option(None, "--json", help="Where to write the report."),
+    scenarios: list[str] = typer.Option(
+        [], "--scenarios", help=f"Run only these (repeatable): {', '.join(BENCH_SCENARIOS)}."
+    ),
+    load_generator: str = typer.Option("auto", help="auto (wrk, else python), wrk or python."),
+    connections: int | None = typer.Option(None, help="Concurrent connections (override)."),
+    duration: float | None = typer.Option(None, help="Seconds per load scenario (override)."),
+    out_dir: Path = typer.Option(Path("bench/out"), help="Run directories and reports go here."),
+    keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
+) -> None:
+    """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
+    if load_generator not in ("auto", "wrk", "python"):
+        _fail("--load-generator must be auto, wrk or python")
+    names = tuple(name for item in scenarios for name in item.split(",") if name)
+    unknown = [name for name in names if name not in BENCH_SCENARIOS]
+    if unknown:
+        _fail(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BENCH_SCENARIOS)}")
+    options = BenchOptions(
+        quick=quick,
+        workers=workers,
+        scenarios=names,
+        json_path=json_path,
+        out_dir=out_dir,
+        generator=load_generator,
+        connections=connections,
+        duration=duration,
+        keep_data=keep_data,
+    )
+    raise typer.Exit(code=run_bench_main(options))
 
 
 def main() -> None:  # pragma: no cover - console entry point

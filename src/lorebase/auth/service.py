@@ -29,9 +29,12 @@ def _user_read(row: dict[str, Any]) -> UserRead:
     )
 
 
-async def register_user(*, ctx: AppContext, data: UserCreate, is_admin: bool = False) -> UserRead:
-    """Create a user; 409 when the username is taken."""
-    if not ctx.settings.allow_registration and not is_admin:
+async def register_user(
+    *, ctx: AppContext, data: UserCreate, is_admin: bool = False, by_operator: bool = False
+) -> UserRead:
+    """Create a user; 409 when the username is taken. `by_operator` (the CLI) may create
+    users even when self-registration is disabled."""
+    if not ctx.settings.allow_registration and not (is_admin or by_operator):
         raise Forbidden("registration is disabled on this server")
     password_hash = await hash_password(data.password.get_secret_value())
     async with ctx.db.transaction() as conn:
