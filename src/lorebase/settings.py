@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
-    fulltext_rank: Literal["rank", "rank_cd"] = "rank"
+    fulltext_rank: Literal["idf", "rank", "rank_cd"] = "idf"
     # Re-ranking: `auto` = cross-encoder when RERANK_MODEL_PATH is set, else listwise through
     # a generative LLM, else none (results unreranked, with a warning).
     reranker: Literal["auto", "cross-encoder", "llm", "none"] = "auto"
