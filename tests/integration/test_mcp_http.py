@@ -16,11 +16,12 @@ import pytest
 import uvicorn
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from lorebase.context import AppContext
 from lorebase.main import create_app
-from tests.factories import register_user
+from tests.factories import create_project, register_user
 
 
 def _free_port() -> int:
@@ -54,9 +55,17 @@ async def base_url(ctx: AppContext) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def mcp_session(base_url: str, headers: dict[str, str]) -> AsyncIterator[ClientSession]:
+async def mcp_session(
+    base_url: str, headers: dict[str, str], statuses: list[int] | None = None
+) -> AsyncIterator[ClientSession]:
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
+        httpx2.AsyncClient(
+            headers=headers, timeout=30.0, event_hooks={"response": [record]}
+        ) as http,
         streamable_http_client(f"{base_url}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):
@@ -91,3 +100,125 @@ async def test_lists_tools_and_creates_project(base_url: str, client: httpx.Asyn
 
     rest = await client.get(f"/api/v1/projects/{project['id']}", headers=user.headers)
     assert rest.json() == project, "the tool returns the same JSON as the REST route"
+
+
+def problem(result: CallToolResult) -> dict[str, Any]:
+    assert result.is_error, result.content
+    body = structured(result)
+    assert set(body) >= {"type", "title", "status", "detail", "instance", "request_id"}
+    return body
+
+
+async def test_tool_errors_carry_problem_details(base_url: str, client: httpx.AsyncClient) -> None:
+    owner = await register_user(client)
+    viewer = await register_user(client)
+    stranger = await register_user(client)
+    project = await create_project(client, owner.headers)
+    added = await client.put(
+        f"/api/v1/projects/{project['id']}/members/{viewer.id}",
+        json={"role": "viewer"},
+        headers=owner.headers,
+    )
+    assert added.status_code == 200, added.text
+
+    async with mcp_session(base_url, viewer.headers) as session:
+        assert (
+            structured(await session.call_tool("list_tasks", {"project_id": project["id"]}))[
+                "total"
+            ]
+            == 0
+        )
+        refused = problem(
+            await session.call_tool("create_task", {"project_id": project["id"], "title": "t"})
+        )
+        assert refused["status"] == 403
+        assert refused["title"] == "Forbidden"
+        assert refused["instance"] == "/mcp/tools/create_task"
+
+    async with mcp_session(base_url, stranger.headers) as session:
+        hidden = problem(await session.call_tool("list_tasks", {"project_id": project["id"]}))
+        assert hidden["status"] == 404, "another user's project is 404, never 403"
+
+    async with mcp_session(base_url, owner.headers) as session:
+        invalid = problem(await session.call_tool("create_project", {"name": "x", "tags": [""]}))
+        assert invalid["status"] == 422
+        assert invalid["errors"][0]["field"] == "tags"
+
+
+async def test_api_key_bound_to_one_project(base_url: str, client: httpx.AsyncClient) -> None:
+    owner = await register_user(client)
+    mine = await create_project(client, owner.headers)
+    other = await create_project(client, owner.headers)
+    minted = await client.post(
+        "/api/v1/api-keys",
+        json={"name": "agent", "scopes": ["write"], "project_id": mine["id"]},
+        headers=owner.headers,
+    )
+    assert minted.status_code == 201, minted.text
+    key = minted.json()["key"]
+
+    async with mcp_session(base_url, {"X-API-Key": key}) as session:
+        task = structured(
+            await session.call_tool("create_task", {"project_id": mine["id"], "title": "ok"})
+        )
+        assert task["project_id"] == mine["id"]
+        elsewhere = problem(
+            await session.call_tool("create_task", {"project_id": other["id"], "title": "no"})
+        )
+        assert elsewhere["status"] == 404
+        listed = structured(await session.call_tool("list_projects", {}))
+        assert [p["id"] for p in listed["items"]] == [mine["id"]]
+        new_project = problem(await session.call_tool("create_project", {"name": "nope"}))
+        assert new_project["status"] == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"X-API-Key": "lb_not-a-real-key"},
+        {"X-API-Key": "eyJhbGciOiJIUzI1NiJ9.e30.x"},
+    ],
+    ids=["missing", "bad-jwt", "not-bearer", "unknown-key", "jwt-in-x-api-key"],
+)
+async def test_bad_credentials_get_401(base_url: str, headers: dict[str, str]) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{base_url}/mcp",
+            json=initialize,
+            headers={"Accept": "application/json, text/event-stream", **headers},
+        )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert body["status"] == 401
+    assert body["instance"] == "/mcp"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_official_client_with_bad_token_is_refused(base_url: str) -> None:
+    statuses: list[int] = []
+    with pytest.raises(ExceptionGroup) as refused:
+        async with mcp_session(base_url, {"Authorization": "Bearer not-a-token"}, statuses):
+            pass
+    assert [type(exc) for exc in _leaves(refused.value)] == [MCPError], refused.value
+    assert statuses == [401]
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

@@ -17,6 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from lorebase.auth.api_keys import API_KEY_PREFIX
 from lorebase.auth.service import authenticate
 from lorebase.context import AppContext
 from lorebase.errors import AppError, Unauthorized
@@ -42,6 +43,9 @@ def _credential(scope: Scope) -> str:
     key = headers.get("x-api-key", "").strip()
     if not key:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token or key>'")
+    # As on REST: X-API-Key carries API keys only, never a JWT.
+    if not key.startswith(API_KEY_PREFIX):
+        raise Unauthorized("X-API-Key must hold an API key (lb_...)")
     return key
 
 
