@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import typer
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate, UserRead
 from lorebase.auth.service import register_user
 from lorebase.context import open_context
@@ -26,6 +29,10 @@ from lorebase.mcp.stdio import run_stdio
 from lorebase.migrate import upgrade_database
 from lorebase.providers.base import ProviderError
 from lorebase.providers.registry import check_providers
+from lorebase.retrieval.evaluation import MODES as EVAL_MODES
+from lorebase.retrieval.evaluation import EvalReport, evaluate
+from lorebase.retrieval.schemas import QueryCreate, QueryRead
+from lorebase.retrieval.service import run_query
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
@@ -208,6 +215,111 @@ def mcp_stdio() -> None:
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
         _fail(error)
+
+
+OPERATOR = Principal(user_id=uuid.UUID(int=0), username="operator", is_admin=True)
+
+
+async def _query(settings: Settings, query: QueryCreate) -> QueryRead:
+    async with open_context(settings) as ctx:
+        return await run_query(ctx=ctx, principal=OPERATOR, query=query)
+
+
+@app.command()
+def query(
+    text: str = typer.Argument(..., help="The question."),
+    project: str = typer.Option(..., "--project", help="Project id."),
+    top_k: int | None = typer.Option(None, "--top-k", min=1, max=100, help="Results."),
+    hybrid: bool | None = typer.Option(None, "--hybrid/--semantic", help="Hybrid search."),
+    rerank: bool | None = typer.Option(None, "--rerank/--no-rerank", help="Re-rank."),
+    answer: bool | None = typer.Option(None, "--answer/--no-answer", help="Agentic answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
+) -> None:
+    """Query a project's knowledge as the operator (flags default from the settings)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        request = QueryCreate(
+            project_id=uuid.UUID(project),
+            query_text=text,
+            top_k=top_k,
+            use_hybrid_search=hybrid,
+            use_re_ranking=rerank,
+            use_agentic_rag=answer,
+        )
+    except (ValueError, ValidationError) as exc:
+        _fail(f"invalid query: {exc}")
+        raise  # unreachable
+    _check_providers(settings)
+    with running_services(settings) as (resolved, _services):
+        try:
+            response = asyncio.run(_query(resolved, request))
+        except (AppError, ProviderError) as exc:
+            _fail(str(exc))
+            raise  # unreachable
+    if as_json:
+        typer.echo(response.model_dump_json(indent=2))
+        return
+    if response.synthesized_answer is not None:
+        typer.echo(response.synthesized_answer + "\n")
+    for rank, result in enumerate(response.results, start=1):
+        score = result.rerank_score if result.rerank_score is not None else result.similarity_score
+        snippet = " ".join(result.chunk_text.split())[:160]
+        typer.echo(f"{rank:>2}. [{score:.3f}] {result.document_name} {result.version}: {snippet}")
+    for warning in response.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"({response.total_results} results, {response.timings_ms.get('total', 0):.0f} ms)")
+
+
+async def _evaluate(settings: Settings, dataset_dir: Path, modes: list[str]) -> EvalReport:
+    async with open_context(settings) as ctx:
+        return await evaluate(
+            ctx,
+            dataset_dir=dataset_dir,
+            modes=modes,
+            on_progress=lambda message: typer.echo(message, err=True),
+        )
+
+
+@app.command("eval")
+def eval_command(
+    dataset_dir: Path = typer.Argument(
+        ..., help="BEIR dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv."
+    ),
+    modes: list[str] = typer.Option(
+        [], "--mode", help=f"Run only these (repeatable): {', '.join(EVAL_MODES)}."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the JSON report here."),
+) -> None:
+    """Ingest a BEIR dataset into a temporary project; print nDCG@10, recall@10/100, MRR@10 and
+    p50/p95 latency per retrieval mode, as a table and as JSON."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        if not (dataset_dir / name).is_file():
+            _fail(f"{dataset_dir} has no {name} (BEIR layout expected)")
+    chosen = [m for item in modes for m in item.split(",") if m] or list(EVAL_MODES)
+    unknown = [m for m in chosen if m not in EVAL_MODES]
+    if unknown:
+        _fail(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(EVAL_MODES)}")
+    _check_providers(settings)
+    with running_services(settings) as (resolved, _services):
+        try:
+            report = asyncio.run(_evaluate(resolved, dataset_dir, chosen))
+        except (AppError, ProviderError) as exc:
+            _fail(str(exc))
+            raise  # unreachable
+    payload = json.dumps(report.as_json(), indent=2)
+    typer.echo(
+        f"{report.documents} documents, {report.chunks} chunks, {report.queries} queries "
+        f"({report.embedding_model}; ingested in {report.ingest_seconds:.1f} s)\n"
+    )
+    typer.echo(report.table())
+    typer.echo("")
+    typer.echo(payload)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(payload + "\n")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -11,8 +11,6 @@ import re
 from typing import Any
 from uuid import UUID
 
-from psycopg import sql
-
 from lorebase.db import Conn
 from lorebase.retrieval import repository
 from lorebase.retrieval.repository import FulltextOperator, FulltextRank
@@ -39,7 +37,7 @@ async def search_fulltext(
     operator: FulltextOperator,
     rank: FulltextRank,
     limit: int,
-    filters: sql.Composable,
+    filters: repository.Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
     """Chunks matching the query as (id, rank), best first."""

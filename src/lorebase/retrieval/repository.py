@@ -1,7 +1,8 @@
 """SQL for retrieval: the HNSW leg, the full-text leg and the passage details.
 
-Both legs search only the latest version of each document and only chunks of the project's
-embedding model; `filters` are applied inside the SQL of both legs.
+Both legs search only chunks of the project's embedding model, and `filters` are applied
+inside the SQL of both legs. A document's chunks are always those of one version: ingestion
+replaces them in one transaction when a new version is indexed (`knowledge.pipeline`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from lorebase.db import Conn
 VECTOR_INDEX_DIMS = frozenset({384, 512, 768, 1024, 1536})
 HALFVEC_INDEX_DIMS = frozenset({3072})
 
-# Only the latest version of a document is searchable (SPEC).
-_LATEST = sql.SQL(
-    "JOIN documents d ON d.id = ki.document_id "
-    "JOIN document_versions dv ON dv.id = ki.document_version_id AND dv.version = d.version"
-)
+_DOCUMENTS = sql.SQL("JOIN documents d ON d.id = ki.document_id")
 
 FulltextOperator = Literal["or", "and"]
 FulltextRank = Literal["idf", "rank", "rank_cd"]
@@ -39,6 +36,15 @@ def _distance(dim: int) -> sql.Composable:
     return sql.SQL("(ki.embedding::{typ} <=> %(query_vector)s::{typ})").format(typ=typ)
 
 
+class Filters:
+    """`AND ...` clauses for the filters (values in `params`), and whether they read the
+    `documents` row (tags, types, document metadata) so the join is added only then."""
+
+    def __init__(self, clauses: sql.Composable, *, join_documents: bool) -> None:
+        self.clauses = clauses
+        self.join = _DOCUMENTS if join_documents else sql.SQL("")
+
+
 def filter_sql(
     *,
     document_ids: list[UUID] | None,
@@ -46,8 +52,8 @@ def filter_sql(
     types: list[str] | None,
     metadata: dict[str, Any] | None,
     params: dict[str, Any],
-) -> sql.Composable:
-    """`AND ...` clauses for the filters; values go into `params`."""
+) -> Filters:
+    """The filters as SQL; values go into `params`."""
     clauses: list[sql.Composable] = []
     if document_ids:
         params["f_document_ids"] = list(document_ids)
@@ -61,9 +67,10 @@ def filter_sql(
     if metadata:
         params["f_metadata"] = Jsonb(metadata)
         clauses.append(sql.SQL("(ki.metadata @> %(f_metadata)s OR d.metadata @> %(f_metadata)s)"))
+    join_documents = bool(tags or types or metadata)
     if not clauses:
-        return sql.SQL("")
-    return sql.SQL(" AND ") + sql.SQL(" AND ").join(clauses)
+        return Filters(sql.SQL(""), join_documents=False)
+    return Filters(sql.SQL(" AND ") + sql.SQL(" AND ").join(clauses), join_documents=join_documents)
 
 
 async def set_ef_search(conn: Conn, *, ef_search: int) -> None:
@@ -71,11 +78,11 @@ async def set_ef_search(conn: Conn, *, ef_search: int) -> None:
     await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(int(ef_search)),))
 
 
-def vector_candidates_sql(dim: int, filters: sql.Composable) -> sql.Composed:
+def vector_candidates_sql(dim: int, filters: Filters) -> sql.Composed:
     """The HNSW leg; the dimension is a literal so the partial index's predicate matches."""
     return sql.SQL("""
         SELECT ki.id, {distance} AS distance
-        FROM knowledge_items ki {latest}
+        FROM knowledge_items ki {join}
         WHERE ki.embedding_dim = {dim}
           AND ki.project_id = %(project_id)s
           AND ki.embedding_model = %(model)s{filters}
@@ -83,9 +90,9 @@ def vector_candidates_sql(dim: int, filters: sql.Composable) -> sql.Composed:
         LIMIT %(limit)s
         """).format(
         distance=_distance(dim),
-        latest=_LATEST,
+        join=filters.join,
         dim=sql.Literal(int(dim)),
-        filters=filters,
+        filters=filters.clauses,
     )
 
 
@@ -97,7 +104,7 @@ async def vector_candidates(
     dim: int,
     query_vector: Any,
     limit: int,
-    filters: sql.Composable,
+    filters: Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
     """(id, cosine distance), nearest first, through the partial HNSW index for `dim`."""
@@ -157,7 +164,7 @@ _IDF_CTES = sql.SQL(
 
 
 def fulltext_candidates_sql(
-    *, operator: FulltextOperator, rank: FulltextRank, filters: sql.Composable
+    *, operator: FulltextOperator, rank: FulltextRank, filters: Filters
 ) -> sql.Composed:
     query = (
         _or_tsquery()
@@ -179,13 +186,15 @@ def fulltext_candidates_sql(
     return sql.SQL("""
         WITH {ctes} q AS MATERIALIZED (SELECT {query} AS query)
         SELECT ki.id, {rank_fn} AS rank
-        FROM q, knowledge_items ki {latest}
+        FROM q, knowledge_items ki {join}
         WHERE ki.project_id = %(project_id)s
           AND ki.embedding_model = %(model)s
           AND ki.tsv @@ q.query{filters}
         ORDER BY rank DESC, ki.id
         LIMIT %(limit)s
-        """).format(ctes=ctes, query=query, rank_fn=rank_fn, latest=_LATEST, filters=filters)
+        """).format(
+        ctes=ctes, query=query, rank_fn=rank_fn, join=filters.join, filters=filters.clauses
+    )
 
 
 async def fulltext_candidates(
@@ -198,7 +207,7 @@ async def fulltext_candidates(
     operator: FulltextOperator,
     rank: FulltextRank,
     limit: int,
-    filters: sql.Composable,
+    filters: Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
     """(id, text-search rank), best first, through the GIN index on `tsv`."""
@@ -237,3 +246,12 @@ async def fetch_passages(
         """).format(similarity=similarity)
     cur = await conn.execute(query, values)
     return {row["id"]: row for row in await cur.fetchall()}
+
+
+async def count_items(conn: Conn, *, project_id: UUID) -> int:
+    """How many chunks the project holds (all models)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM knowledge_items WHERE project_id = %s", (project_id,)
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0

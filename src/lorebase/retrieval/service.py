@@ -4,6 +4,7 @@ with checked citations, and an answer cache that a knowledge change makes unreac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -108,11 +109,14 @@ async def search(
     top_k: int,
     use_re_ranking: bool = False,
     filters: QueryFilters | None = None,
+    use_query_cache: bool = True,
 ) -> SearchOutcome:
     """Retrieve `top_k` passages of the project's latest document versions.
 
     `semantic` is the HNSW leg alone, `fulltext` the text-search leg alone, `hybrid` both fused
-    by weighted RRF. With `use_re_ranking` the best `rerank_candidates` are re-scored."""
+    by weighted RRF. With `use_re_ranking` the best `rerank_candidates` are re-scored (a longer
+    `top_k` keeps its tail in fused order). `use_query_cache=False` embeds the query even when
+    Redis has its vector (the evaluation measures the full cost)."""
     settings = ctx.settings
     started = time.perf_counter()
     outcome = SearchOutcome(results=[])
@@ -121,7 +125,8 @@ async def search(
         outcome.timings_ms["total"] = _ms(started)
         return outcome
     model = target.embedding_model
-    pool = max(top_k, settings.rerank_candidates) if use_re_ranking else top_k
+    window = settings.rerank_candidates if use_re_ranking else 0
+    pool = max(top_k, window)
     per_leg = max(pool, settings.retrieval_candidates) if mode == "hybrid" else pool
     params: dict[str, Any] = {}
     f = filters or QueryFilters()
@@ -158,11 +163,19 @@ async def search(
     try:
         if mode in ("semantic", "hybrid"):
             embedder = ctx.embedder
-            # 409 naming both models when the project lives in another embedding space.
-            await check_space(db=ctx.db, project_id=target.project_id, embedder=embedder)
+            if (target.embedding_model, target.embedding_dim) != (
+                embedder.model_id,
+                embedder.dimension,
+            ):
+                # 409 naming both models: the project lives in another embedding space.
+                await check_space(db=ctx.db, project_id=target.project_id, embedder=embedder)
             embed_start = time.perf_counter()
             try:
-                vector = await embed_query(cache=ctx.cache, embedder=embedder, text=query_text)
+                vector = await embed_query(
+                    cache=ctx.cache if use_query_cache else None,
+                    embedder=embedder,
+                    text=query_text,
+                )
             except ProviderError as exc:
                 if mode == "semantic":
                     raise ServiceUnavailable(
@@ -194,6 +207,8 @@ async def search(
     finally:
         if text_task is not None and not text_task.done():
             text_task.cancel()
+            with contextlib.suppress(BaseException):
+                await text_task
 
     fuse_start = time.perf_counter()
     if mode == "hybrid":
@@ -226,17 +241,19 @@ async def search(
     rerank_scores: list[float | None] = [None] * len(passages)
     if use_re_ranking:
         rerank_start = time.perf_counter()
+        head, tail = passages[:window], passages[window:]
         result = await rerank(
             reranker=_reranker(ctx),
             query=query_text,
-            passages=[p["chunk_text"] for p in passages],
+            passages=[p["chunk_text"] for p in head],
         )
         outcome.warnings.extend(result.warnings)
+        # A reranker that failed is worth a retry later: do not cache what it left behind.
         outcome.degraded = outcome.degraded or (
             bool(result.warnings) and result.model_id is not None
         )
-        passages = [passages[i] for i in result.order]
-        rerank_scores = [result.scores[i] for i in result.order]
+        passages = [head[i] for i in result.order] + tail
+        rerank_scores = [result.scores[i] for i in result.order] + [None] * len(tail)
         outcome.timings_ms["rerank"] = _ms(rerank_start)
 
     for row, score in zip(passages[:top_k], rerank_scores[:top_k], strict=True):

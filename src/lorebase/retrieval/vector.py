@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from psycopg import sql
 
 from lorebase.cache import Cache, text_key
 from lorebase.db import Conn
@@ -25,8 +24,12 @@ def query_embedding_key(cache: Cache, *, model_id: str, text: str) -> str:
     return cache.key("qemb", model_id, text_key(text))
 
 
-async def embed_query(*, cache: Cache, embedder: Embedder, text: str) -> Vector:
-    """The query's embedding, from Redis when this model has embedded this text before."""
+async def embed_query(*, cache: Cache | None, embedder: Embedder, text: str) -> Vector:
+    """The query's embedding, from Redis when this model has embedded this text before
+    (`cache=None` always embeds)."""
+    if cache is None:
+        (vector,) = await embed_texts(db=None, embedder=embedder, texts=[text])
+        return np.asarray(vector, dtype=np.float32)
     key = query_embedding_key(cache, model_id=embedder.model_id, text=text)
     raw = await cache.get_bytes(key)
     if raw is not None and len(raw) == 4 * embedder.dimension:
@@ -48,7 +51,7 @@ async def search_vector(
     query_vector: Vector,
     limit: int,
     ef_search: int,
-    filters: sql.Composable,
+    filters: repository.Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
     """Nearest chunks as (id, cosine distance). Run inside a transaction: ef_search is LOCAL."""

@@ -1,0 +1,291 @@
+"""`lorebase eval`: retrieval quality and latency on a BEIR-format dataset.
+
+The corpus is ingested into a temporary project through the real pipeline (extract, chunk,
+embed, store), every query runs in each mode, and chunk results are mapped back to corpus
+documents (a document's rank is that of its best chunk). Metrics follow trec_eval: nDCG@10
+with graded gains, recall@k over the relevant documents, MRR@10.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from lorebase.auth.permissions import Permission
+from lorebase.auth.principal import Principal
+from lorebase.auth.schemas import UserCreate
+from lorebase.auth.service import register_user
+from lorebase.context import AppContext
+from lorebase.knowledge.pipeline import (
+    NullProgress,
+    Source,
+    SourceDocument,
+    sha256,
+    upsert_source_document,
+)
+from lorebase.projects.schemas import ProjectCreate
+from lorebase.projects.service import create_project, delete_project, get_project_for
+from lorebase.retrieval import repository
+from lorebase.retrieval.service import SearchMode, search, target_of
+
+# (label, search mode, re-rank)
+MODES: dict[str, tuple[SearchMode, bool]] = {
+    "semantic": ("semantic", False),
+    "fulltext": ("fulltext", False),
+    "hybrid": ("hybrid", False),
+    "hybrid+rerank": ("hybrid", True),
+}
+DEPTH = 100  # results per query: enough for recall@100
+
+
+@dataclass(frozen=True)
+class Dataset:
+    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Read `corpus.jsonl`, `queries.jsonl` and `qrels/test.tsv` (BEIR layout)."""
+    corpus: dict[str, tuple[str, str]] = {}
+    with (path / "corpus.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                corpus[str(row["_id"])] = (str(row.get("title") or ""), str(row["text"]))
+    queries: dict[str, str] = {}
+    with (path / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                queries[str(row["_id"])] = str(row["text"])
+    qrels: dict[str, dict[str, int]] = {}
+    with (path / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            parts = line.rstrip("\n").split("\t")
+            if number == 0 and parts[0] == "query-id":
+                continue
+            if len(parts) >= 3 and int(parts[2]) > 0:
+                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    # Only judged queries count (BEIR convention).
+    queries = {qid: text for qid, text in queries.items() if qid in qrels}
+    return Dataset(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
+    dcg = sum(relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
+    ideal = sorted(relevant.values(), reverse=True)[:k]
+    idcg = sum(gain / math.log2(i + 2) for i, gain in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
+    if not relevant:
+        return 0.0
+    return len(set(ranked[:k]) & set(relevant)) / len(relevant)
+
+
+def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
+    for i, doc in enumerate(ranked[:k]):
+        if doc in relevant:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = max(0, math.ceil(q / 100 * len(ordered)) - 1)
+    return ordered[index]
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    queries: int
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    p50_ms: float
+    p95_ms: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    documents: int
+    chunks: int
+    queries: int
+    ingest_seconds: float
+    embedding_model: str
+    settings: dict[str, Any]
+    modes: list[ModeResult]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        header = (
+            f"{'mode':<15}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}"
+            f"{'p50 ms':>9}{'p95 ms':>9}"
+        )
+        lines = [header, "-" * len(header)]
+        for m in self.modes:
+            lines.append(
+                f"{m.mode:<15}{m.ndcg_at_10:>9.3f}{m.recall_at_10:>8.3f}{m.recall_at_100:>8.3f}"
+                f"{m.mrr_at_10:>8.3f}{m.p50_ms:>9.1f}{m.p95_ms:>9.1f}"
+            )
+        return "\n".join(lines)
+
+
+async def _temporary_owner(ctx: AppContext) -> Principal:
+    name = f"lorebase-eval-{uuid.uuid4().hex[:8]}"
+    user = await register_user(
+        ctx=ctx,
+        data=UserCreate(username=name, password=SecretStr(uuid.uuid4().hex * 2)),
+        by_operator=True,
+    )
+    return Principal(user_id=user.id, username=user.username)
+
+
+def _document_text(title: str, text: str) -> str:
+    return f"# {title}\n\n{text}" if title else text
+
+
+async def evaluate(
+    ctx: AppContext,
+    *,
+    dataset_dir: Path,
+    modes: Sequence[str] = tuple(MODES),
+    on_progress: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Ingest the dataset into a temporary project, run every query in every mode, report
+    metrics and latency; the project is deleted afterwards."""
+    say = on_progress or (lambda _message: None)
+    dataset = load_dataset(dataset_dir)
+    principal = await _temporary_owner(ctx)
+    project = await create_project(
+        ctx=ctx, principal=principal, data=ProjectCreate(name=f"eval {dataset_dir.name}")
+    )
+    try:
+        say(f"ingesting {len(dataset.corpus)} documents")
+        started = time.perf_counter()
+        doc_of: dict[uuid.UUID, str] = {}
+        for corpus_id, (title, text) in dataset.corpus.items():
+            body = _document_text(title, text)
+            document_id, _ = await upsert_source_document(
+                ctx,
+                item=SourceDocument(
+                    project_id=project.id,
+                    source_uri=f"beir:{corpus_id}",
+                    name=corpus_id,
+                    type="markdown",
+                    source=Source(format="markdown", text=body, meta={"source": corpus_id}),
+                    content_hash=sha256(body),
+                    size_bytes=len(body.encode()),
+                    mime_type="text/markdown",
+                    tags=[],
+                    metadata={"beir_id": corpus_id},
+                    created_by=principal.user_id,
+                ),
+                progress=NullProgress(),
+            )
+            doc_of[document_id] = corpus_id
+        ingest_seconds = time.perf_counter() - started
+        access = await get_project_for(
+            ctx.db, principal=principal, project_id=project.id, permission=Permission.READ
+        )
+        target = target_of(access)
+        async with ctx.db.connection() as conn:
+            chunks = await repository.count_items(conn, project_id=project.id)
+        results: list[ModeResult] = []
+        for label in modes:
+            mode, rerank = MODES[label]
+            say(f"running {len(dataset.queries)} queries: {label}")
+            results.append(await _run_mode(ctx, label, mode, rerank, target, dataset, doc_of))
+        return EvalReport(
+            dataset=str(dataset_dir),
+            documents=len(dataset.corpus),
+            chunks=chunks,
+            queries=len(dataset.queries),
+            ingest_seconds=round(ingest_seconds, 2),
+            embedding_model=ctx.embedder.model_id,
+            settings={
+                "retrieval_candidates": ctx.settings.retrieval_candidates,
+                "rrf_k": ctx.settings.rrf_k,
+                "hybrid_vector_weight": ctx.settings.hybrid_vector_weight,
+                "hybrid_fulltext_weight": ctx.settings.hybrid_fulltext_weight,
+                "fulltext_operator": ctx.settings.fulltext_operator,
+                "fulltext_rank": ctx.settings.fulltext_rank,
+                "rerank_candidates": ctx.settings.rerank_candidates,
+                "hnsw_ef_search": ctx.settings.hnsw_ef_search,
+                "reranker": ctx.settings.reranker,
+            },
+            modes=results,
+        )
+    finally:
+        await delete_project(ctx=ctx, principal=principal, project_id=project.id)
+
+
+async def _run_mode(
+    ctx: AppContext,
+    label: str,
+    mode: SearchMode,
+    rerank: bool,
+    target: Any,
+    dataset: Dataset,
+    doc_of: dict[uuid.UUID, str],
+) -> ModeResult:
+    latencies: list[float] = []
+    ndcg: list[float] = []
+    r10: list[float] = []
+    r100: list[float] = []
+    mrr: list[float] = []
+    warnings: list[str] = []
+    for qid, text in dataset.queries.items():
+        started = time.perf_counter()
+        outcome = await search(
+            ctx,
+            target=target,
+            query_text=text,
+            mode=mode,
+            top_k=DEPTH,
+            use_re_ranking=rerank,
+            use_query_cache=False,
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        warnings.extend(w for w in outcome.warnings if w not in warnings)
+        ranked: list[str] = []
+        for result in outcome.results:
+            corpus_id = doc_of.get(result.document_id)
+            if corpus_id is not None and corpus_id not in ranked:
+                ranked.append(corpus_id)
+        relevant = dataset.qrels[qid]
+        ndcg.append(ndcg_at_k(ranked, relevant, 10))
+        r10.append(recall_at_k(ranked, relevant, 10))
+        r100.append(recall_at_k(ranked, relevant, 100))
+        mrr.append(mrr_at_k(ranked, relevant, 10))
+    return ModeResult(
+        mode=label,
+        queries=len(latencies),
+        ndcg_at_10=round(statistics.fmean(ndcg), 4),
+        recall_at_10=round(statistics.fmean(r10), 4),
+        recall_at_100=round(statistics.fmean(r100), 4),
+        mrr_at_10=round(statistics.fmean(mrr), 4),
+        p50_ms=round(percentile(latencies, 50), 1),
+        p95_ms=round(percentile(latencies, 95), 1),
+        warnings=warnings,
+    )
