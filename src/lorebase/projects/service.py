@@ -26,11 +26,12 @@ def _not_found(project_id: UUID) -> NotFound:
 
 
 def _check(
-    principal: Principal, row: dict[str, Any] | None, permission: Permission
+    principal: Principal, project_id: UUID, row: dict[str, Any] | None, permission: Permission
 ) -> ProjectAccess:
-    """404 unless the caller may see the project; 403 if they may see but not do."""
+    """404 unless the caller may see the project; 403 if they may see but not do. The 404 for
+    a project that exists is word for word the one for a project that does not."""
     if row is None:
-        raise NotFound("project not found")
+        raise _not_found(project_id)
     if principal.project_id is not None and principal.project_id != row["id"]:
         raise _not_found(row["id"])
     role = Role(row["role"]) if row["role"] else None
@@ -57,7 +58,7 @@ async def get_project_for(
         row = await repository.get_project_with_role(
             db, project_id=project_id, user_id=principal.user_id
         )
-    return _check(principal, row, permission)
+    return _check(principal, project_id, row, permission)
 
 
 async def bump_corpus_generation(conn: Conn, *, project_id: UUID) -> int:
