@@ -20,6 +20,9 @@ from pydantic import SecretStr, ValidationError
 from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate, UserRead
 from lorebase.auth.service import register_user
+from lorebase.bench.runner import Options as BenchOptions
+from lorebase.bench.runner import main as run_bench_main
+from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
@@ -215,6 +218,41 @@ def mcp_stdio() -> None:
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
         _fail(error)
+
+
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Tiny sizes, a few seconds per scenario."),
+    workers: int = typer.Option(2, min=1, help="`lorebase serve --workers` for the server."),
+    json_path: Path | None = typer.Option(None, "--json", help="Where to write the report."),
+    scenarios: list[str] = typer.Option(
+        [], "--scenarios", help=f"Run only these (repeatable): {', '.join(BENCH_SCENARIOS)}."
+    ),
+    load_generator: str = typer.Option("auto", help="auto (wrk, else python), wrk or python."),
+    connections: int | None = typer.Option(None, help="Concurrent connections (override)."),
+    duration: float | None = typer.Option(None, help="Seconds per load scenario (override)."),
+    out_dir: Path = typer.Option(Path("bench/out"), help="Run directories and reports go here."),
+    keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
+) -> None:
+    """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
+    if load_generator not in ("auto", "wrk", "python"):
+        _fail("--load-generator must be auto, wrk or python")
+    names = tuple(name for item in scenarios for name in item.split(",") if name)
+    unknown = [name for name in names if name not in BENCH_SCENARIOS]
+    if unknown:
+        _fail(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BENCH_SCENARIOS)}")
+    options = BenchOptions(
+        quick=quick,
+        workers=workers,
+        scenarios=names,
+        json_path=json_path,
+        out_dir=out_dir,
+        generator=load_generator,
+        connections=connections,
+        duration=duration,
+        keep_data=keep_data,
+    )
+    raise typer.Exit(code=run_bench_main(options))
 
 
 OPERATOR = Principal(user_id=uuid.UUID(int=0), username="operator", is_admin=True)

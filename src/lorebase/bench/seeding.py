@@ -1,0 +1,216 @@
+"""Seeds the scenarios need, made once per run and only when a chosen scenario needs them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from lorebase.bench import corpus, repository
+from lorebase.bench.context import Bench, CorpusSeed
+from lorebase.bench.server import MemorySampler
+
+log = logging.getLogger(__name__)
+
+# Per-dimension standard deviation of the noise added to real chunk vectors to make filler
+# vectors: |noise| ~ 0.03 * sqrt(384) ~ 0.59, so a filler's cosine to its source is ~0.86
+# (a paraphrase, not a duplicate).
+FILL_NOISE = 0.03
+FILL_CHUNK_OFFSET = 1_000_000  # filler chunk_index values start here (unique per version)
+
+
+def ensure_projects(bench: Bench) -> list[str]:
+    """`sizes.projects` projects owned by the bench user, made through the API."""
+    if not bench.projects:
+        for i in range(bench.sizes.projects):
+            project = bench.api.create_project(
+                f"bench project {i:04d}",
+                description=f"Seeded by lorebase bench ({i}).",
+                tags=["bench", f"group-{i % 7}"],
+            )
+            bench.projects.append(project["id"])
+    return bench.projects
+
+
+def ensure_task_projects(bench: Bench) -> list[str]:
+    """Projects holding `tasks_per_project` tasks each (some with dependencies)."""
+    if not bench.task_projects:
+        statuses = ["todo", "in_progress", "done", "blocked"]
+        priorities = ["low", "medium", "high", "critical"]
+        for p in range(bench.sizes.task_projects):
+            project = bench.api.create_project(f"bench tasks {p:03d}", tags=["bench", "tasks"])
+            made: list[str] = []
+            for t in range(bench.sizes.tasks_per_project):
+                deps = made[-2:] if t % 5 == 4 else []
+                task = bench.api.create_task(
+                    project["id"],
+                    f"Task {t} of project {p}",
+                    description=f"Seeded task number {t}: review, implement and document.",
+                    status="todo" if deps else statuses[t % 3],
+                    priority=priorities[t % 4],
+                    assignee=f"agent-{t % 3}",
+                    dependencies=deps,
+                )
+                made.append(task["id"])
+            bench.task_projects.append(project["id"])
+    return bench.task_projects
+
+
+def ensure_corpus(bench: Bench) -> CorpusSeed:
+    """The real-text corpus, uploaded through `/knowledge/upload` and ingested by the server's
+    own worker (this is what the `ingest` scenario measures)."""
+    if bench.corpus is not None:
+        return bench.corpus
+    bench.require("/api/v1/knowledge/upload", "/api/v1/jobs/{")
+    docs = corpus.documents(bench.sizes.corpus_bytes)
+    project = bench.api.create_project("bench corpus", description="Python documentation")
+    cpu_before = bench.server.cpu_seconds()
+    started = time.perf_counter()
+    with MemorySampler(bench.server.roots()) as sampler:
+        # Uploads in parallel, as several clients would; each answers 202 with its job.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            accepted = list(
+                pool.map(lambda d: bench.api.upload(project["id"], d.name, d.text), docs)
+            )
+        job_ids = [item["job_id"] for items in accepted for item in items if item.get("job_id")]
+        jobs = bench.api.wait_for_jobs(job_ids, timeout=1800)
+    seconds = time.perf_counter() - started
+    cpu = bench.server.cpu_seconds() - cpu_before
+    failed = [job for job in jobs if job["status"] != "succeeded"]
+    if failed:
+        log.warning("%d ingestion jobs did not succeed: %s", len(failed), failed[0].get("error"))
+    chunks = asyncio.run(_chunks(bench, project["id"]))
+    if not chunks:
+        raise RuntimeError("ingestion stored no chunks")
+    bench.corpus = CorpusSeed(
+        project_id=project["id"],
+        documents=len(docs),
+        chunks=chunks,
+        model=chunks[0]["embedding_model"],
+        dim=int(chunks[0]["embedding_dim"]),
+        ingest_seconds=seconds,
+        jobs_failed=len(failed),
+        memory_peak=sampler.peak,
+        server_cpu_s=cpu,
+    )
+    return bench.corpus
+
+
+async def _chunks(bench: Bench, project_id: str) -> list[dict[str, Any]]:
+    async with repository.connect(bench.server.database_url) as conn:
+        rows = await repository.project_chunks(conn, project_id=uuid.UUID(project_id))
+    for row in rows:
+        row["embedding"] = np.asarray(row["embedding"].to_numpy(), dtype=np.float32)
+    return rows
+
+
+def noisy_copies(
+    base: np.ndarray[Any, np.dtype[np.float32]], count: int, *, seed: int, block: int = 50_000
+) -> Iterator[tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.float32]]]]:
+    """(source row index, unit vector) blocks: each a real vector plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, count, block):
+        n = min(block, count - start)
+        source = np.arange(start, start + n) % len(base)
+        vectors = base[source] + rng.normal(0.0, FILL_NOISE, (n, base.shape[1])).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        yield source, vectors
+
+
+async def fill_project(
+    bench: Bench,
+    *,
+    project_id: str,
+    base_rows: list[dict[str, Any]],
+    owner: tuple[uuid.UUID, uuid.UUID] | None,
+    count: int,
+    seed: int,
+) -> dict[str, Any]:
+    """COPY `count` filler chunks into a project with the HNSW index dropped, then rebuild the
+    index from its own definition. Fillers reuse their source chunk's text and document (or
+    `owner`'s), so full-text search and the latest-version join see them like real chunks.
+    Returns timings and the filler (ids, vectors) for exact search."""
+    corpus_seed = bench.corpus
+    assert corpus_seed is not None
+    base = np.stack([row["embedding"] for row in base_rows])
+    ids: list[uuid.UUID] = []
+    blocks: list[np.ndarray[Any, np.dtype[np.float32]]] = []
+    timings: dict[str, Any] = {"rows": count}
+    async with repository.connect(bench.server.database_url) as conn:
+        index = await repository.hnsw_index(conn, dim=corpus_seed.dim)
+        if index is None:
+            raise RuntimeError(f"no HNSW index for {corpus_seed.dim}-d embeddings")
+        started = time.perf_counter()
+        await repository.drop_index(conn, name=index[0])
+        pid = uuid.UUID(project_id)
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            serial = 0
+            for source, vectors in noisy_copies(base, count, seed=seed):
+                blocks.append(vectors)
+                for src, vector in zip(source.tolist(), vectors, strict=True):
+                    row = base_rows[src]
+                    doc, version = owner or (row["document_id"], row["document_version_id"])
+                    text = row["chunk_text"] if owner is None else f"synthetic vector {serial}"
+                    rid = uuid.uuid4()
+                    ids.append(rid)
+                    serial += 1
+                    yield (
+                        rid,
+                        pid,
+                        doc,
+                        version,
+                        FILL_CHUNK_OFFSET + serial,
+                        text,
+                        (
+                            row["content_hash"]
+                            if owner is None
+                            else hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+                        ),
+                        vector,
+                        corpus_seed.model,
+                        corpus_seed.dim,
+                    )
+
+        await repository.copy_chunks(conn, rows())
+        timings["copy_seconds"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        total = await repository.count_all_chunks(conn, dim=corpus_seed.dim)
+        # HNSW graph + vectors must fit maintenance_work_mem for an in-memory build.
+        memory_mb = max(256, int(total * (corpus_seed.dim * 4 + 256) * 1.5 / 2**20))
+        await repository.build_index(conn, definition=index[1], maintenance_work_mem_mb=memory_mb)
+        timings["index_build_seconds"] = round(time.perf_counter() - started, 1)
+        timings["indexed_rows"] = total
+        timings["maintenance_work_mem_mb"] = memory_mb
+        await repository.bump_corpus_generation(conn, project_id=pid)
+    timings["ids"] = ids
+    timings["vectors"] = np.concatenate(blocks) if blocks else np.zeros((0, corpus_seed.dim))
+    return timings
+
+
+def ensure_filled(bench: Bench) -> CorpusSeed:
+    """The corpus project topped up to `sizes.search_chunks` chunks (real + noisy copies)."""
+    seed = ensure_corpus(bench)
+    missing = bench.sizes.search_chunks - len(seed.chunks)
+    if seed.filled_to == 0:
+        if missing > 0:
+            fill = asyncio.run(
+                fill_project(
+                    bench,
+                    project_id=seed.project_id,
+                    base_rows=seed.chunks,
+                    owner=None,
+                    count=missing,
+                    seed=7,
+                )
+            )
+            seed.fill = fill
+        seed.filled_to = max(len(seed.chunks), bench.sizes.search_chunks)
+    return seed

@@ -1,0 +1,229 @@
+"""`lorebase serve` as a subprocess with its own data dir, and the memory of its process tree."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# Variables of the caller's environment that would point the server elsewhere.
+_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "LOREBASE_", "LLM_", "EMBEDDING_", "RATE_LIMIT_")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lorebase_executable() -> str:
+    """The `lorebase` script installed beside this interpreter (a venv's bin/)."""
+    candidate = Path(sys.executable).with_name("lorebase")
+    return str(candidate) if candidate.exists() else "lorebase"
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of a process tree: plain RSS summed (double-counts shared pages such as
+    PostgreSQL's shared buffers) and PSS summed (shared pages split between their users)."""
+
+    rss_mb: float
+    pss_mb: float
+    processes: int
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def process_tree(roots: list[int]) -> list[int]:
+    """`roots` and all their descendants that are alive now."""
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    seen: list[int] = []
+    stack = [pid for pid in roots if pid in parents]
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        stack.extend(children.get(pid, []))
+    return seen
+
+
+def _kb_fields(path: Path, names: tuple[str, ...]) -> dict[str, int]:
+    values: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in names:
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU time consumed so far by `roots` and their live descendants."""
+    ticks = 0
+    for pid in process_tree(roots):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_memory(roots: list[int]) -> Memory:
+    """RSS and PSS (MiB) summed over `roots` and their descendants."""
+    rss = pss = 0
+    pids = process_tree(roots)
+    for pid in pids:
+        rss += _kb_fields(Path(f"/proc/{pid}/status"), ("VmRSS",)).get("VmRSS", 0)
+        pss += _kb_fields(Path(f"/proc/{pid}/smaps_rollup"), ("Pss",)).get("Pss", 0)
+    return Memory(rss_mb=round(rss / 1024, 1), pss_mb=round(pss / 1024, 1), processes=len(pids))
+
+
+class MemorySampler:
+    """Samples a process tree's memory in a thread; `peak` is the largest PSS seen."""
+
+    def __init__(self, roots: list[int], *, interval: float = 1.0) -> None:
+        self.roots = roots
+        self.interval = interval
+        self.peak: Memory | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            sample = tree_memory(self.roots)
+            if self.peak is None or sample.pss_mb > self.peak.pss_mb:
+                self.peak = sample
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def postmaster(pgdata: Path) -> tuple[int, str] | None:
+    """(pid, connection URI) of the embedded PostgreSQL serving `pgdata`, if it runs."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return None
+    pid, port, socket_dir = int(lines[0]), lines[3].strip(), lines[4].strip()
+    return pid, f"postgresql://postgres@/postgres?host={socket_dir}&port={port}"
+
+
+class ServeProcess:
+    """One `lorebase serve --workers N` on a free port, logging to a file."""
+
+    def __init__(
+        self, data_dir: Path, *, workers: int, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.workers = workers
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
+        self.env["LOREBASE_DATA_DIR"] = str(data_dir)
+        self.env.update(env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        found = postmaster(self.data_dir / "postgres")
+        if found is None:
+            raise RuntimeError("embedded PostgreSQL is not running")
+        return found[1]
+
+    def roots(self) -> list[int]:
+        """The serve process and the embedded PostgreSQL postmaster (pg_ctl detaches it)."""
+        roots = [self.process.pid] if self.process is not None else []
+        found = postmaster(self.data_dir / "postgres")
+        if found is not None:
+            roots.append(found[0])
+        return roots
+
+    def memory(self) -> Memory:
+        return tree_memory(self.roots())
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.roots())
+
+    def start(self, *, timeout: float = 180.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    lorebase_executable(),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir.parent,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"lorebase serve exited early; see {self.log_path}")
+            # Every worker must have finished its lifespan (model warm-up), not just the first.
+            if self._started_workers(offset) >= self.workers:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(self.url + "/api/v1/health", timeout=2.0).status_code == 200:
+                        return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"lorebase serve did not become healthy; see {self.log_path}")
+
+    def _started_workers(self, offset: int) -> int:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().count(b"Application startup complete")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
