@@ -49,6 +49,17 @@ class RetryPolicy:
         )
 
 
+_TRANSPORT_ERRORS = frozenset({"TransportError", "TimeoutException"})
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """True for httpx's (or the SDKs' httpx2's) connection, protocol and timeout errors, which
+    some SDKs let through unwrapped while a stream is being read."""
+    return any(cls.__name__ in _TRANSPORT_ERRORS for cls in type(exc).__mro__) or isinstance(
+        exc, ConnectionError | TimeoutError
+    )
+
+
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or HTTP date)."""
     if not headers:

@@ -1,5 +1,6 @@
 """`anthropic`: the Messages API through the official SDK. System messages become the
-top-level `system` parameter; the rest alternate user/assistant, as Anthropic requires."""
+top-level `system` parameter; the rest alternate user/assistant, as Anthropic requires.
+The Messages API of the SDK in use has no `temperature`: the argument is accepted and unused."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ from lorebase.providers.base import (
 from lorebase.providers.resilience import (
     RetryPolicy,
     call_with_retries,
+    is_transport_error,
     parse_retry_after,
     stream_with_retries,
 )
 
 PROVIDER = "anthropic"
-DEFAULT_MODEL = "claude-3-5-haiku-latest"
+DEFAULT_MODEL = "claude-haiku-4-5"
 
 
 def map_anthropic_error(exc: Exception, *, secrets: Sequence[str]) -> ProviderError:
@@ -57,6 +59,8 @@ def map_anthropic_error(exc: Exception, *, secrets: Sequence[str]) -> ProviderEr
                 message, provider=PROVIDER, retry_after=retry_after, status=status
             )
         return BadResponse(message, provider=PROVIDER, status=status)
+    if is_transport_error(exc):
+        return ProviderUnavailable(f"{PROVIDER} connection failed", provider=PROVIDER)
     return BadResponse(f"{PROVIDER} failed: {type(exc).__name__}", provider=PROVIDER)
 
 
@@ -113,8 +117,8 @@ class AnthropicChatModel:
             "model": self._model,
             "max_tokens": max_tokens,
             "messages": turns,
-            "temperature": temperature,
         }
+        # The current Messages API (and SDK) takes no `temperature`: models sample by default.
         if system:
             params["system"] = system
         if stop:

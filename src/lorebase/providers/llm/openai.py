@@ -25,6 +25,7 @@ from lorebase.providers.base import (
 from lorebase.providers.resilience import (
     RetryPolicy,
     call_with_retries,
+    is_transport_error,
     parse_retry_after,
     stream_with_retries,
 )
@@ -77,6 +78,8 @@ def map_openai_error(exc: Exception, *, provider: str, secrets: Sequence[str]) -
                 message, provider=provider, retry_after=retry_after, status=status
             )
         return BadResponse(message, provider=provider, status=status)
+    if is_transport_error(exc):
+        return ProviderUnavailable(f"{provider} connection failed", provider=provider)
     if isinstance(exc, openai.APIResponseValidationError | openai.OpenAIError):
         return BadResponse(f"{provider} sent a response we cannot read", provider=provider)
     return BadResponse(f"{provider} failed: {type(exc).__name__}", provider=provider)
