@@ -12,6 +12,7 @@ from lorebase.api.middleware import RequestContextMiddleware
 from lorebase.api.problems import install_problem_handlers
 from lorebase.api.routes import include_routes
 from lorebase.context import AppContext, open_context
+from lorebase.knowledge.runner import in_process_worker
 from lorebase.logs import configure_logging
 from lorebase.mcp.http import McpHttpEndpoint
 from lorebase.settings import Settings, get_settings
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             async with mcp_endpoint.running():
                 yield
             return
-        async with open_context(settings) as ctx, mcp_endpoint.running():
+        async with open_context(settings) as ctx, mcp_endpoint.running(), in_process_worker(ctx):
             app.state.ctx = ctx
             yield
 

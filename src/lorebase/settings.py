@@ -101,6 +101,26 @@ class Settings(BaseSettings):
     # --- ingestion -------------------------------------------------------------
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     crawl_allow_private_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Chunks: at most this many tokens (never more than the embedder reads), sharing overlap.
+    chunk_max_tokens: int = Field(default=400, ge=32)
+    chunk_overlap_ratio: float = Field(default=0.125, ge=0, le=0.5)
+    crawl_max_pages: int = Field(default=100, ge=1, le=10_000)  # when a request names none
+    crawl_max_depth: int = Field(default=5, ge=0, le=20)  # the most a request may ask for
+    crawl_timeout_seconds: float = Field(default=15.0, gt=0)  # per page (connect + read)
+    crawl_delay_seconds: float = Field(default=0.25, ge=0)  # between requests to one host
+    crawl_concurrency: int = Field(default=4, ge=1, le=32)  # requests in flight per host
+    crawl_user_agent: str = "LorebaseBot/0.1 (+https://github.com/lorebase/lorebase)"
+    git_allow_file_urls: bool = False  # file:// repositories (admins may always use them)
+    git_max_file_bytes: int = Field(default=1_000_000, gt=0)  # larger files are skipped
+    git_max_files: int = Field(default=5_000, gt=0)
+    git_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    # --- background jobs ---------------------------------------------------------
+    lorebase_run_worker: bool = True  # `serve --no-worker` sets LOREBASE_RUN_WORKER=0
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    job_lease_seconds: float = Field(default=60.0, ge=2)  # a silent worker's jobs move on
+    job_max_attempts: int = Field(default=5, ge=1)  # transient failures (provider down)
+    job_retry_base_seconds: float = Field(default=5.0, ge=0)  # backoff: base * 2^(attempt-1)
 
     # --- rate limits -----------------------------------------------------------
     rate_limit_query: str = "60/minute"

@@ -1,7 +1,46 @@
-"""Routes for /jobs (filled in by its issue)."""
+"""/jobs: ingestion job status with per-stage progress, and cancellation."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from fastapi import APIRouter
 
-router = APIRouter(tags=["jobs"])
+from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
+from lorebase.knowledge import service
+from lorebase.knowledge.schemas import JobRead, JobStatus
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=Page[JobRead])
+async def list_jobs(
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    page: PaginationDep,
+    project_id: UUID,
+    status: JobStatus | None = None,
+) -> Page[JobRead]:
+    items, total = await service.list_jobs(
+        ctx=ctx,
+        principal=principal,
+        project_id=project_id,
+        status=status,
+        skip=page.skip,
+        limit=page.limit,
+    )
+    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
+
+
+@router.get("/{job_id}", response_model=JobRead)
+async def get_job(ctx: ContextDep, principal: PrincipalDep, job_id: UUID) -> JobRead:
+    """Status, progress (`progress.stages`: extract, chunk, embed, store; crawl; files),
+    error and the documents the job produced."""
+    return await service.get_job(ctx=ctx, principal=principal, job_id=job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobRead)
+async def cancel_job(ctx: ContextDep, principal: PrincipalDep, job_id: UUID) -> JobRead:
+    """A queued job is cancelled at once, a running one at its next checkpoint; 409 when it
+    already finished."""
+    return await service.cancel_job(ctx=ctx, principal=principal, job_id=job_id)

@@ -1,0 +1,54 @@
+"""Create job records and queue them, on the caller's connection and transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from lorebase.db import Conn
+from lorebase.jobs import defer_job
+from lorebase.knowledge import repository
+
+
+async def create_job(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    kind: str,
+    payload: dict[str, Any],
+    document_ids: list[UUID] | None = None,
+    created_by: UUID | None = None,
+) -> dict[str, Any]:
+    """Insert the job record and its queue entry; both commit with the caller's transaction."""
+    row = await repository.insert_job(
+        conn,
+        project_id=project_id,
+        kind=kind,
+        payload=payload,
+        document_ids=document_ids or [],
+        created_by=created_by,
+    )
+    await defer_job(conn, job_id=row["id"])
+    return row
+
+
+async def enqueue_index(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    document_id: UUID,
+    version_id: UUID,
+    kind: str,
+    created_by: UUID | None,
+) -> UUID:
+    """Queue the indexing of one document version (uploads, texts, API versions)."""
+    row = await create_job(
+        conn,
+        project_id=project_id,
+        kind=kind,
+        payload={"document_id": str(document_id), "version_id": str(version_id)},
+        document_ids=[document_id],
+        created_by=created_by,
+    )
+    job_id: UUID = row["id"]
+    return job_id

@@ -1,0 +1,372 @@
+"""extract -> chunk -> embed -> store, with per-stage progress.
+
+The first three stages write nothing. `store_items` replaces a document's chunks inside the
+caller's transaction (delete the previous version's, insert the new ones, bump the project's
+corpus generation), so retrieval sees either the old document or the whole new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import numpy as np
+
+from lorebase.context import AppContext
+from lorebase.db import Conn
+from lorebase.documents import repository as documents
+from lorebase.documents.models import Version
+from lorebase.embedding.service import embed_texts, embedding_input, ensure_space
+from lorebase.errors import Conflict
+from lorebase.knowledge import repository
+from lorebase.knowledge.chunking import Chunk, ChunkingConfig, chunk_document, fit_to_embedder
+from lorebase.knowledge.extract import BINARY_FORMATS, FORMATS, Extracted, extract
+from lorebase.projects.service import bump_corpus_generation
+from lorebase.providers.base import Embedder
+from lorebase.providers.tokens import token_counter
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 256  # texts per progress step (the embedder batches further inside)
+
+
+class JobCancelled(Exception):
+    """Cancellation was requested; raised at the next progress checkpoint."""
+
+
+class Progress(Protocol):
+    async def advance(self, stage: str, *, done: int = 0, total: int = 0) -> None:
+        """Add to a stage's counters; may raise `JobCancelled`."""
+
+
+class NullProgress:
+    async def advance(self, stage: str, *, done: int = 0, total: int = 0) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What to index: the original bytes (binary formats) or the text, and its provenance."""
+
+    format: str
+    data: bytes | None = None
+    text: str | None = None
+    language: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # source, url, repository, path...
+
+
+@dataclass(slots=True)
+class Prepared:
+    extracted: Extracted
+    chunks: list[Chunk]
+    vectors: list[list[float]]
+    model_id: str
+    dimension: int
+    meta: dict[str, Any]
+
+
+def format_for(document_type: str, version_metadata: dict[str, Any]) -> str:
+    """The extraction format of a stored version (API documents may carry any type slug)."""
+    stored = version_metadata.get("format")
+    if isinstance(stored, str) and stored in FORMATS:
+        return stored
+    return document_type if document_type in FORMATS - BINARY_FORMATS else "markdown"
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def chunking_config(ctx: AppContext, embedder: Embedder) -> ChunkingConfig:
+    return fit_to_embedder(
+        embedder.max_input_tokens,
+        preferred_tokens=ctx.settings.chunk_max_tokens,
+        overlap_ratio=ctx.settings.chunk_overlap_ratio,
+    )
+
+
+async def extract_source(source: Source) -> Extracted:
+    """Blocking parsers run in a thread: the event loop keeps serving requests."""
+    return await asyncio.to_thread(
+        extract, source.format, data=source.data, text=source.text, language=source.language
+    )
+
+
+async def prepare(ctx: AppContext, *, source: Source, progress: Progress) -> Prepared:
+    """Extract, chunk and embed; raises `ExtractionError` for unreadable content and
+    `ProviderError` subclasses when embedding fails."""
+    embedder = ctx.embedder
+    await progress.advance("extract", total=1)
+    extracted = await extract_source(source)
+    await progress.advance("extract", done=1)
+    chunks = await asyncio.to_thread(
+        chunk_document,
+        extracted,
+        count_tokens=token_counter(embedder),
+        config=chunking_config(ctx, embedder),
+    )
+    await progress.advance("chunk", done=len(chunks), total=len(chunks))
+    await progress.advance("embed", total=len(chunks))
+    vectors: list[list[float]] = []
+    texts = [embedding_input(chunk.text, chunk.metadata()) for chunk in chunks]
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = texts[start : start + EMBED_BATCH]
+        vectors.extend(await embed_texts(db=ctx.db, embedder=embedder, texts=batch))
+        await progress.advance("embed", done=len(batch))
+    return Prepared(
+        extracted=extracted,
+        chunks=chunks,
+        vectors=vectors,
+        model_id=embedder.model_id,
+        dimension=embedder.dimension,
+        meta=dict(source.meta),
+    )
+
+
+async def store_items(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    document_id: UUID,
+    version_id: UUID,
+    prepared: Prepared,
+) -> int:
+    """Replace the document's chunks with `prepared`'s, inside the caller's transaction."""
+    project = await repository.lock_project_for_ingest(conn, project_id=project_id)
+    if project is None:
+        raise LookupError(f"project {project_id} is gone")
+    if project["embedding_model"] not in (None, prepared.model_id):
+        raise Conflict(
+            f"the project's knowledge is embedded with {project['embedding_model']!r}, "
+            f"not {prepared.model_id!r}"
+        )
+    await repository.delete_document_items(conn, document_id=document_id)
+    base_meta = {key: value for key, value in prepared.meta.items() if value is not None}
+    rows = [
+        repository.ItemRow(
+            chunk_index=chunk.index,
+            chunk_text=chunk.text,
+            content_hash=sha256(chunk.text),
+            embedding=np.asarray(vector, dtype=np.float32),
+            metadata={**base_meta, **chunk.metadata()},
+        )
+        for chunk, vector in zip(prepared.chunks, prepared.vectors, strict=True)
+    ]
+    await repository.insert_items(
+        conn,
+        project_id=project_id,
+        document_id=document_id,
+        document_version_id=version_id,
+        embedding_model=prepared.model_id,
+        embedding_dim=prepared.dimension,
+        ts_config=project["text_search_config"],
+        items=rows,
+    )
+    extraction_meta: dict[str, Any] = {"chunks": len(rows), "format": prepared.extracted.format}
+    if prepared.extracted.title:
+        extraction_meta["title"] = prepared.extracted.title
+    extraction_meta.update(prepared.extracted.metadata)
+    await documents.set_version_content(
+        conn, version_id=version_id, content=prepared.extracted.text, metadata=extraction_meta
+    )
+    await bump_corpus_generation(conn, project_id=project_id)
+    return len(rows)
+
+
+async def index_version(
+    ctx: AppContext, *, document_id: UUID, version_id: UUID, progress: Progress
+) -> dict[str, Any]:
+    """Index one stored version; a version that is no longer the latest is skipped."""
+    async with ctx.db.transaction() as conn:
+        document = await documents.get_document(conn, document_id=document_id, for_update=True)
+        version = await documents.get_version_by_id(conn, version_id=version_id)
+        if document is None or version is None:
+            return {"skipped": "the document was deleted"}
+        if document["version"] != version["version"]:
+            return {"skipped": f"superseded by version {document['version']}"}
+        await documents.merge_metadata(
+            conn, document_id=document_id, status="processing", metadata={}, remove=[]
+        )
+    await ensure_space(db=ctx.db, project_id=document["project_id"], embedder=ctx.embedder)
+    meta = dict(version["metadata"] or {})
+    source = Source(
+        format=format_for(document["type"], meta),
+        data=bytes(version["raw"]) if version["raw"] is not None else None,
+        text=version["content"],
+        language=meta.get("language"),
+        meta=dict(meta.get("source") or {"source": document["name"]}),
+    )
+    prepared = await prepare(ctx, source=source, progress=progress)
+    await progress.advance("store", total=len(prepared.chunks))
+    async with ctx.db.transaction() as conn:
+        document = await documents.get_document(conn, document_id=document_id, for_update=True)
+        if document is None:
+            return {"skipped": "the document was deleted"}
+        if document["version"] != version["version"]:
+            return {"skipped": f"superseded by version {document['version']}"}
+        stored = await store_items(
+            conn,
+            project_id=document["project_id"],
+            document_id=document_id,
+            version_id=version_id,
+            prepared=prepared,
+        )
+        await documents.merge_metadata(
+            conn,
+            document_id=document_id,
+            status="ready",
+            metadata={"chunks": stored, **_title(prepared)},
+            remove=["error"],
+        )
+    await progress.advance("store", done=stored)
+    return {"version": version["version"], "chunks": stored}
+
+
+def _title(prepared: Prepared) -> dict[str, Any]:
+    return {"title": prepared.extracted.title} if prepared.extracted.title else {}
+
+
+async def fail_version(
+    ctx: AppContext, *, document_id: UUID, version_id: UUID, message: str
+) -> None:
+    """Mark the document failed if `version_id` is still its latest version; its chunks go
+    too (retrieval only ever shows a document's latest version)."""
+    async with ctx.db.transaction() as conn:
+        document = await documents.get_document(conn, document_id=document_id, for_update=True)
+        version = await documents.get_version_by_id(conn, version_id=version_id)
+        if document is None or version is None or document["version"] != version["version"]:
+            return
+        await documents.merge_metadata(
+            conn, document_id=document_id, status="failed", metadata={"error": message}, remove=[]
+        )
+        if await repository.delete_document_items(conn, document_id=document_id):
+            await bump_corpus_generation(conn, project_id=document["project_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """A page or repository file to create or update by its `source_uri`."""
+
+    project_id: UUID
+    source_uri: str
+    name: str
+    type: str
+    source: Source
+    content_hash: str
+    size_bytes: int
+    mime_type: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    created_by: UUID | None
+
+
+async def current_hash(ctx: AppContext, *, project_id: UUID, source_uri: str) -> str | None:
+    """The content hash of the ready document at `source_uri`, if there is one."""
+    async with ctx.db.connection() as conn:
+        row = await documents.find_by_source(conn, project_id=project_id, source_uri=source_uri)
+    if row is None or row["status"] != "ready":
+        return None
+    return str(row["content_hash"])
+
+
+async def upsert_source_document(
+    ctx: AppContext, *, item: SourceDocument, progress: Progress
+) -> tuple[UUID, str]:
+    """Index a crawled page or repository file: unchanged content is skipped, changed content
+    becomes the next minor version. Returns (document id, "added"|"updated"|"unchanged")."""
+    async with ctx.db.connection() as conn:
+        existing = await documents.find_by_source(
+            conn, project_id=item.project_id, source_uri=item.source_uri
+        )
+    if (
+        existing is not None
+        and existing["content_hash"] == item.content_hash
+        and existing["status"] == "ready"
+    ):
+        return existing["id"], "unchanged"
+    await ensure_space(db=ctx.db, project_id=item.project_id, embedder=ctx.embedder)
+    prepared = await prepare(ctx, source=item.source, progress=progress)
+    async with ctx.db.transaction() as conn:
+        await documents.advisory_lock(conn, str(item.project_id), item.source_uri)
+        existing = await documents.find_by_source(
+            conn, project_id=item.project_id, source_uri=item.source_uri, for_update=True
+        )
+        version_meta = {
+            "format": item.source.format,
+            "language": item.source.language,
+            "source": item.source.meta,
+        }
+        if (
+            existing is not None
+            and existing["content_hash"] == item.content_hash
+            and existing["status"] == "ready"
+        ):
+            return existing["id"], "unchanged"
+        if existing is None:
+            outcome = "added"
+            version = Version(1, 0, 0)
+            document = await documents.insert_document(
+                conn,
+                project_id=item.project_id,
+                name=item.name,
+                type=item.type,
+                tags=item.tags,
+                status="ready",
+                version=version,
+                content_hash=item.content_hash,
+                source_uri=item.source_uri,
+                metadata={**item.metadata, **_title(prepared)},
+                created_by=item.created_by,
+            )
+        else:
+            outcome = "updated"
+            same_content = existing["content_hash"] == item.content_hash
+            current = Version.parse(existing["version"])
+            version = current if same_content else current.bump("minor")
+            updated = await documents.update_document(
+                conn,
+                document_id=existing["id"],
+                changes={
+                    "version": version,
+                    "content_hash": item.content_hash,
+                    "status": "ready",
+                    "tags": sorted(set(existing["tags"]) | set(item.tags)),
+                    "metadata": {
+                        **{k: v for k, v in existing["metadata"].items() if k != "error"},
+                        **item.metadata,
+                        **_title(prepared),
+                    },
+                },
+            )
+            assert updated is not None
+            document = updated
+        version_row = await documents.get_version(conn, document_id=document["id"], version=version)
+        if version_row is None:
+            version_row = await documents.insert_version(
+                conn,
+                document_id=document["id"],
+                version=version,
+                content=None,
+                raw=item.source.data,
+                mime_type=item.mime_type,
+                content_hash=item.content_hash,
+                size_bytes=item.size_bytes,
+                metadata=version_meta,
+                created_by=item.created_by,
+            )
+        stored = await store_items(
+            conn,
+            project_id=item.project_id,
+            document_id=document["id"],
+            version_id=version_row["id"],
+            prepared=prepared,
+        )
+        await documents.merge_metadata(
+            conn, document_id=document["id"], status="ready", metadata={"chunks": stored}, remove=[]
+        )
+    await progress.advance("store", done=stored, total=stored)
+    return document["id"], outcome

@@ -1,0 +1,252 @@
+"""SQL for ingestion: job records (`jobs`) and the searchable chunks (`knowledge_items`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from psycopg.types.json import Jsonb
+
+from lorebase.db import Conn
+
+_JOB_COLUMNS = (
+    "id, project_id, kind, status, stage, progress_done, progress_total, error, document_ids, "
+    "payload, attempts, cancel_requested, created_by, created_at, started_at, heartbeat_at, "
+    "finished_at"
+)
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+async def insert_job(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    kind: str,
+    payload: dict[str, Any],
+    document_ids: list[UUID],
+    created_by: UUID | None,
+) -> dict[str, Any]:
+    cursor = await conn.execute(
+        f"""
+        INSERT INTO jobs (project_id, kind, payload, document_ids, created_by)
+        VALUES (%s, %s, %s, %s, %s)
+        RETURNING {_JOB_COLUMNS}
+        """,
+        (project_id, kind, Jsonb(payload), document_ids, created_by),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return row
+
+
+async def get_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    cursor = await conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+    return await cursor.fetchone()
+
+
+async def list_jobs(
+    conn: Conn, *, project_id: UUID, status: str | None, skip: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    cursor = await conn.execute(
+        f"""
+        SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs
+        WHERE project_id = %(project_id)s
+          AND (%(status)s::text IS NULL OR status = %(status)s)
+        ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s
+        """,
+        {"project_id": project_id, "status": status, "skip": skip, "limit": limit},
+    )
+    rows = await cursor.fetchall()
+    total = int(rows[0]["total"]) if rows else 0
+    if not rows and skip:
+        count = await conn.execute(
+            """
+            SELECT count(*) AS total FROM jobs
+            WHERE project_id = %(project_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
+            """,
+            {"project_id": project_id, "status": status},
+        )
+        total_row = await count.fetchone()
+        total = int(total_row["total"]) if total_row else 0
+    return rows, total
+
+
+async def start_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    """Mark a queued (or stale running) job as running; None if it is finished or cancelled."""
+    cursor = await conn.execute(
+        f"""
+        UPDATE jobs SET status = 'running', attempts = attempts + 1,
+               started_at = coalesce(started_at, now()), heartbeat_at = now()
+        WHERE id = %s AND status IN ('queued', 'running') AND NOT cancel_requested
+        RETURNING {_JOB_COLUMNS}
+        """,
+        (job_id,),
+    )
+    return await cursor.fetchone()
+
+
+async def record_progress(
+    conn: Conn,
+    *,
+    job_id: UUID,
+    stage: str,
+    done: int,
+    total: int,
+    stages: dict[str, dict[str, int]],
+) -> bool:
+    """Store progress and beat the heartbeat; returns whether cancellation was requested."""
+    cursor = await conn.execute(
+        """
+        UPDATE jobs SET stage = %s, progress_done = %s, progress_total = %s,
+               payload = jsonb_set(payload, '{stages}', %s), heartbeat_at = now()
+        WHERE id = %s
+        RETURNING cancel_requested
+        """,
+        (stage, done, total, Jsonb(stages), job_id),
+    )
+    row = await cursor.fetchone()
+    return bool(row and row["cancel_requested"])
+
+
+async def add_job_documents(conn: Conn, *, job_id: UUID, document_ids: Sequence[UUID]) -> None:
+    await conn.execute(
+        """
+        UPDATE jobs SET document_ids = ARRAY(
+            SELECT DISTINCT unnest(document_ids || %s::uuid[]))
+        WHERE id = %s
+        """,
+        (list(document_ids), job_id),
+    )
+
+
+async def finish_job(
+    conn: Conn,
+    *,
+    job_id: UUID,
+    status: str,
+    error: str | None,
+    result: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    cursor = await conn.execute(
+        f"""
+        UPDATE jobs SET status = %s, error = %s, finished_at = now(), heartbeat_at = now(),
+               payload = payload || %s
+        WHERE id = %s AND status IN ('queued', 'running')
+        RETURNING {_JOB_COLUMNS}
+        """,
+        (status, error, Jsonb({"result": result} if result is not None else {}), job_id),
+    )
+    return await cursor.fetchone()
+
+
+async def requeue_job(conn: Conn, *, job_id: UUID, error: str) -> None:
+    """Back to `queued` after a transient failure; the queue retries it later."""
+    await conn.execute(
+        "UPDATE jobs SET status = 'queued', error = %s WHERE id = %s AND status = 'running'",
+        (error, job_id),
+    )
+
+
+async def request_cancel(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    """Flag a job for cancellation; a queued job is cancelled at once, a running one at its
+    next checkpoint. Finished jobs are returned unchanged."""
+    cursor = await conn.execute(
+        f"""
+        UPDATE jobs SET cancel_requested = true,
+               status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+               finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
+        WHERE id = %s AND status IN ('queued', 'running')
+        RETURNING {_JOB_COLUMNS}
+        """,
+        (job_id,),
+    )
+    return await cursor.fetchone()
+
+
+# --- projects (ingestion-owned columns) -------------------------------------------------------
+
+
+async def lock_project_for_ingest(conn: Conn, *, project_id: UUID) -> dict[str, Any] | None:
+    """The project's text-search config and embedding model; the row lock orders concurrent
+    stores of one project (the corpus generation bump would serialise them anyway)."""
+    cursor = await conn.execute(
+        """
+        SELECT id, text_search_config::text AS text_search_config, embedding_model,
+               embedding_dim
+        FROM projects WHERE id = %s FOR NO KEY UPDATE
+        """,
+        (project_id,),
+    )
+    return await cursor.fetchone()
+
+
+# --- knowledge items -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    chunk_index: int
+    chunk_text: str
+    content_hash: str
+    embedding: np.ndarray[Any, np.dtype[np.float32]]
+    metadata: dict[str, Any]
+
+
+async def delete_document_items(conn: Conn, *, document_id: UUID) -> int:
+    cursor = await conn.execute(
+        "DELETE FROM knowledge_items WHERE document_id = %s", (document_id,)
+    )
+    return cursor.rowcount
+
+
+async def insert_items(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    document_id: UUID,
+    document_version_id: UUID,
+    embedding_model: str,
+    embedding_dim: int,
+    ts_config: str,
+    items: Sequence[ItemRow],
+) -> int:
+    """Bulk-insert chunks with COPY (binary vectors through pgvector's adapter)."""
+    async with (
+        conn.cursor() as cursor,
+        cursor.copy("""
+            COPY knowledge_items (project_id, document_id, document_version_id, chunk_index,
+                                  chunk_text, content_hash, embedding, embedding_model,
+                                  embedding_dim, metadata, ts_config)
+            FROM STDIN
+            """) as copy,
+    ):
+        for item in items:
+            await copy.write_row(
+                (
+                    project_id,
+                    document_id,
+                    document_version_id,
+                    item.chunk_index,
+                    item.chunk_text,
+                    item.content_hash,
+                    item.embedding,
+                    embedding_model,
+                    embedding_dim,
+                    Jsonb(item.metadata),
+                    ts_config,
+                )
+            )
+    return len(items)
+
+
+async def count_document_items(conn: Conn, *, document_id: UUID) -> int:
+    cursor = await conn.execute(
+        "SELECT count(*) AS n FROM knowledge_items WHERE document_id = %s", (document_id,)
+    )
+    row = await cursor.fetchone()
+    return int(row["n"]) if row else 0

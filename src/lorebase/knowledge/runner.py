@@ -1,0 +1,428 @@
+"""Run one ingestion job (the queue's handler): status, progress, cancellation, failures.
+
+Transient provider failures put the job back in the queue with exponential backoff (honouring
+`Retry-After`); permanent ones (an unreadable file, a refused key, a blocked URL) fail the job
+with a message a user can act on. A worker shutting down hands its job back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from lorebase.context import AppContext
+from lorebase.db import Database
+from lorebase.documents import repository as documents
+from lorebase.errors import AppError
+from lorebase.jobs import JobHandler, RetryLater, WorkerOptions, background_worker
+from lorebase.knowledge import repository
+from lorebase.knowledge.extract import ExtractionError
+from lorebase.knowledge.pipeline import (
+    JobCancelled,
+    Source,
+    SourceDocument,
+    fail_version,
+    index_version,
+    sha256,
+    upsert_source_document,
+)
+from lorebase.knowledge.sources import crawl, git
+from lorebase.knowledge.sources.netguard import BlockedAddress, parse_networks
+from lorebase.knowledge.sources.upload import TEXT_AS_IS
+from lorebase.projects.service import bump_corpus_generation
+from lorebase.providers.base import ProviderError, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+
+
+class JobTracker:
+    """Per-stage counters written to the job row (throttled); also the job's heartbeat.
+
+    A background beat keeps `heartbeat_at` fresh during long stages and cancels the job's
+    task as soon as cancellation is requested."""
+
+    def __init__(self, db: Database, job_id: UUID, *, interval: float = 0.5) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.interval = interval
+        self.stages: dict[str, dict[str, int]] = {}
+        self.stage: str | None = None
+        self.overall: tuple[int, int] | None = None
+        self.cancel_requested = False
+        self._written = 0.0
+
+    async def advance(self, stage: str, *, done: int = 0, total: int = 0) -> None:
+        counters = self.stages.setdefault(stage, {"done": 0, "total": 0})
+        counters["done"] += done
+        counters["total"] += total
+        self.stage = stage
+        await self.flush(force=counters["done"] >= counters["total"] and done > 0)
+
+    async def set_overall(self, done: int, total: int, *, stage: str | None = None) -> None:
+        self.overall = (done, total)
+        if stage is not None:
+            self.stages[stage] = {"done": done, "total": total}
+        await self.flush()
+
+    async def flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < self.interval:
+            return
+        self._written = now
+        if self.overall is not None:
+            done, total = self.overall
+        elif self.stage is not None:
+            done, total = self.stages[self.stage]["done"], self.stages[self.stage]["total"]
+        else:
+            done, total = 0, 0
+        async with self.db.connection() as conn:
+            cancelled = await repository.record_progress(
+                conn,
+                job_id=self.job_id,
+                stage=self.stage or "queued",
+                done=done,
+                total=total,
+                stages=self.stages,
+            )
+        if cancelled:
+            self.cancel_requested = True
+            raise JobCancelled()
+
+    async def beat(self, task: asyncio.Task[Any], every: float) -> None:
+        while not task.done():
+            await asyncio.sleep(every)
+            try:
+                await self.flush(force=True)
+            except JobCancelled:
+                task.cancel()
+                return
+            except Exception:  # a missed beat is not worth failing the job
+                log.warning("job heartbeat failed", extra={"job_id": str(self.job_id)})
+
+
+def backoff_seconds(ctx: AppContext, attempt: int, retry_after: float | None) -> float:
+    delay = min(600.0, ctx.settings.job_retry_base_seconds * 2.0 ** (attempt - 1))
+    return float(max(delay, retry_after or 0.0))
+
+
+async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
+    """The queue handler: run the job `job_id` (attempt counts from 1)."""
+    async with ctx.db.connection() as conn:
+        row = await repository.start_job(conn, job_id=job_id)
+    if row is None:
+        return  # finished, cancelled or deleted meanwhile
+    max_attempts = ctx.settings.job_max_attempts
+    if row["attempts"] > max_attempts:
+        await _fail(
+            ctx, row, f"gave up after {max_attempts} attempts (the job kept being interrupted)"
+        )
+        return
+    tracker = JobTracker(ctx.db, job_id)
+    body = asyncio.create_task(_dispatch(ctx, row, tracker))
+    beat = asyncio.create_task(
+        tracker.beat(body, every=max(1.0, ctx.settings.job_lease_seconds / 6))
+    )
+    try:
+        try:
+            result = await asyncio.shield(body)
+        except asyncio.CancelledError:
+            if tracker.cancel_requested and body.cancelled():
+                raise JobCancelled() from None
+            raise
+    except JobCancelled:
+        await _finish(ctx, row, "cancelled", "cancelled on request")
+        return
+    except ProviderUnavailable as exc:
+        message = f"the embedding provider is unavailable: {exc}"
+        if row["attempts"] < max_attempts:
+            delay = backoff_seconds(ctx, row["attempts"], exc.retry_after)
+            note = f"{message}; retrying in {delay:.0f}s (attempt {row['attempts']}/{max_attempts})"
+            async with ctx.db.connection() as conn:
+                await repository.requeue_job(conn, job_id=job_id, error=note[:MAX_ERROR_CHARS])
+            raise RetryLater(note, delay=delay) from exc
+        await _fail(ctx, row, f"{message} (gave up after {max_attempts} attempts)")
+        return
+    except (
+        ExtractionError,
+        crawl.CrawlError,
+        git.GitError,
+        BlockedAddress,
+        ProviderError,
+    ) as exc:
+        await _fail(ctx, row, str(exc) or type(exc).__name__)
+        return
+    except AppError as exc:  # e.g. the project's embedding space differs (409)
+        await _fail(ctx, row, exc.detail)
+        return
+    except asyncio.CancelledError:
+        # This worker is shutting down: the queue hands the job to the next worker.
+        body.cancel()
+        with contextlib.suppress(Exception):
+            async with ctx.db.connection() as conn:
+                await asyncio.shield(
+                    repository.requeue_job(
+                        conn, job_id=job_id, error="interrupted by a worker shutdown; resuming"
+                    )
+                )
+        raise
+    except Exception as exc:
+        log.exception("job failed unexpectedly", extra={"job_id": str(job_id)})
+        await _fail(
+            ctx, row, f"internal error ({type(exc).__name__}); the server log has the details"
+        )
+        return
+    finally:
+        beat.cancel()
+    await _finish(ctx, row, "succeeded", None, result=result)
+
+
+async def _finish(
+    ctx: AppContext,
+    row: dict[str, Any],
+    status: str,
+    error: str | None,
+    *,
+    result: dict[str, Any] | None = None,
+) -> None:
+    if status == "cancelled":
+        await _document_failed(ctx, row, "indexing was cancelled")
+    async with ctx.db.connection() as conn:
+        await repository.finish_job(
+            conn,
+            job_id=row["id"],
+            status=status,
+            error=error[:MAX_ERROR_CHARS] if error else None,
+            result=result,
+        )
+
+
+async def _fail(ctx: AppContext, row: dict[str, Any], message: str) -> None:
+    log.info("job failed", extra={"job_id": str(row["id"]), "error": message[:200]})
+    await _document_failed(ctx, row, message)
+    await _finish(ctx, row, "failed", message)
+
+
+async def _document_failed(ctx: AppContext, row: dict[str, Any], message: str) -> None:
+    payload = row["payload"] or {}
+    if "version_id" in payload:
+        await fail_version(
+            ctx,
+            document_id=UUID(payload["document_id"]),
+            version_id=UUID(payload["version_id"]),
+            message=message[:MAX_ERROR_CHARS],
+        )
+
+
+async def _dispatch(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
+    kind = row["kind"]
+    payload = row["payload"] or {}
+    if kind in ("upload", "text"):
+        return await _index(ctx, payload, tracker)
+    if kind == "crawl":
+        return await _crawl(ctx, row, tracker)
+    if kind == "git":
+        return await _git(ctx, row, tracker)
+    raise ExtractionError(f"unknown job kind {kind!r}")
+
+
+async def _index(ctx: AppContext, payload: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
+    document_id = UUID(payload["document_id"])
+    try:
+        return await index_version(
+            ctx,
+            document_id=document_id,
+            version_id=UUID(payload["version_id"]),
+            progress=tracker,
+        )
+    except ExtractionError as exc:
+        async with ctx.db.connection() as conn:
+            document = await documents.get_document(conn, document_id=document_id)
+        name = document["name"] if document else "the document"
+        raise ExtractionError(f"{name}: {exc}") from None
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.added = 0
+        self.updated = 0
+        self.unchanged = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
+
+
+async def _crawl(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
+    payload = row["payload"]
+    settings = ctx.settings
+    options = crawl.CrawlOptions(
+        start_url=payload["url"],
+        max_depth=int(payload.get("max_depth") or 0),
+        max_pages=int(payload.get("max_pages") or settings.crawl_max_pages),
+        respect_robots_txt=bool(payload.get("respect_robots_txt", True)),
+        discover=bool(payload.get("discover", True)),
+        delay_seconds=settings.crawl_delay_seconds,
+        concurrency=settings.crawl_concurrency,
+        timeout_seconds=settings.crawl_timeout_seconds,
+        max_bytes=settings.max_upload_bytes,
+        user_agent=settings.crawl_user_agent,
+        allowed_networks=parse_networks(settings.crawl_allow_private_networks),
+    )
+    counts = _Counts()
+    tags = list(payload.get("tags") or [])
+
+    async def on_page(page: crawl.Page) -> None:
+        meta = {"source": page.url, "url": page.url, "title": page.title}
+        item = SourceDocument(
+            project_id=row["project_id"],
+            source_uri=page.url,
+            name=page.title or page.url,
+            type="web",
+            source=Source(format=page.format, data=page.data, text=page.text, meta=meta),
+            content_hash=page.content_hash,
+            size_bytes=len(page.data or (page.text or "").encode()),
+            mime_type=page.content_type,
+            tags=tags,
+            metadata={"url": page.url, "crawl_job_id": str(row["id"]), "depth": page.depth},
+            created_by=row["created_by"],
+        )
+        try:
+            document_id, outcome = await upsert_source_document(ctx, item=item, progress=tracker)
+        except ExtractionError as exc:
+            crawler.report.errors[page.url] = str(exc)
+            return
+        counts.add(outcome)
+        async with ctx.db.connection() as conn:
+            await repository.add_job_documents(conn, job_id=row["id"], document_ids=[document_id])
+
+    async def on_progress(done: int, total: int) -> None:
+        await tracker.set_overall(done, total, stage="crawl")
+
+    crawler = crawl.Crawler(options)
+    report = await crawler.crawl(on_page, on_progress)
+    return {**report.summary(), **counts.as_dict()}
+
+
+async def _git(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
+    payload = row["payload"]
+    settings = ctx.settings
+    exclude = payload.get("exclude")
+    options = git.GitOptions(
+        url=payload["url"],
+        ref=payload.get("ref"),
+        include=tuple(payload.get("include") or ()),
+        exclude=tuple(exclude) if exclude is not None else git.DEFAULT_EXCLUDE,
+        max_file_bytes=settings.git_max_file_bytes,
+        max_files=settings.git_max_files,
+        timeout_seconds=settings.git_timeout_seconds,
+        allow_file=bool(payload.get("allow_file")),
+    )
+    await tracker.advance("clone", total=1)
+    checkout = await git.checkout_repository(options)
+    await tracker.advance("clone", done=1)
+    counts = _Counts()
+    tags = list(payload.get("tags") or [])
+    current: set[str] = set()
+    total = len(checkout.files)
+    for number, file in enumerate(checkout.files):
+        uri = git.source_uri(options.url, file.path)
+        current.add(uri)
+        file_type = file.file_type
+        as_text = file_type.format in TEXT_AS_IS
+        meta = {"source": file.path, "repository": options.url, "path": file.path}
+        item = SourceDocument(
+            project_id=row["project_id"],
+            source_uri=uri,
+            name=file.path,
+            type=file_type.format,
+            source=Source(
+                format=file_type.format,
+                data=None if as_text else file.data,
+                text=file_type.text if as_text else None,
+                language=file_type.language,
+                meta=meta,
+            ),
+            content_hash=sha256(file.data),
+            size_bytes=len(file.data),
+            mime_type=file_type.mime_type,
+            tags=tags,
+            metadata={
+                "repository": options.url,
+                "path": file.path,
+                "ref": options.ref,
+                "commit": checkout.commit,
+            },
+            created_by=row["created_by"],
+        )
+        try:
+            document_id, outcome = await upsert_source_document(ctx, item=item, progress=tracker)
+        except ExtractionError as exc:
+            checkout.skipped[file.path] = str(exc)
+        else:
+            counts.add(outcome)
+            async with ctx.db.connection() as conn:
+                await repository.add_job_documents(
+                    conn, job_id=row["id"], document_ids=[document_id]
+                )
+        await tracker.set_overall(number + 1, total, stage="files")
+    removed = await _remove_vanished(
+        ctx, row["project_id"], git.source_prefix(options.url), current
+    )
+    return {
+        "commit": checkout.commit,
+        "files": total,
+        **counts.as_dict(),
+        "removed": removed,
+        "skipped": dict(list(checkout.skipped.items())[:100]),
+    }
+
+
+async def _remove_vanished(
+    ctx: AppContext, project_id: UUID, prefix: str, current: set[str]
+) -> int:
+    """Delete the repository's documents whose files are gone (or no longer selected)."""
+    async with ctx.db.transaction() as conn:
+        rows = await documents.list_by_source_prefix(conn, project_id=project_id, prefix=prefix)
+        gone = [row for row in rows if row["source_uri"] not in current]
+        for row in gone:
+            await documents.delete_document(conn, document_id=row["id"])
+        if gone:
+            await bump_corpus_generation(conn, project_id=project_id)
+    return len(gone)
+
+
+def job_handler(ctx: AppContext) -> JobHandler:
+    """The queue handler bound to an open context."""
+
+    async def handle(job_id: UUID, attempt: int) -> None:
+        await run_job(ctx, job_id, attempt)
+
+    return handle
+
+
+def worker_options(ctx: AppContext, **overrides: Any) -> WorkerOptions:
+    values: dict[str, Any] = {
+        "concurrency": ctx.settings.worker_concurrency,
+        "lease_seconds": ctx.settings.job_lease_seconds,
+    }
+    values.update(overrides)
+    return WorkerOptions(**values)
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(ctx: AppContext) -> AsyncIterator[None]:
+    """The job worker of `lorebase serve` (unless LOREBASE_RUN_WORKER=0 / `--no-worker`)."""
+    if not ctx.settings.lorebase_run_worker:
+        yield
+        return
+    async with background_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx)):
+        yield

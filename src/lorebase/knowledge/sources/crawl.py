@@ -1,0 +1,538 @@
+"""Crawl a web site into documents (type `web`, one per page, source URL in metadata).
+
+robots.txt is honoured (unless the request says otherwise), including Crawl-delay; pages come
+from links up to `max_depth`, from sitemap.xml and from llms.txt; llms.txt and llms-full.txt
+are indexed themselves when present. Only the start page's site is crawled (its host, with or
+without `www.`). Each host gets a small number of concurrent requests spaced by a delay.
+Every fetch goes through the SSRF guard; redirects are followed one hop at a time so each hop
+is checked for scope, robots.txt and address. Pages with the same content are indexed once,
+and re-crawling only re-indexes pages whose content changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import posixpath
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import httpcore
+import httpx
+from selectolax.lexbor import LexborHTMLParser
+
+from lorebase.knowledge.extract.base import decode_text
+from lorebase.knowledge.extract.html import html_to_markdown
+from lorebase.knowledge.pipeline import sha256
+from lorebase.knowledge.sources.netguard import BlockedAddress, IPNetwork, guarded_client
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+MAX_SITEMAPS = 20
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.IGNORECASE)
+_SKIP_EXTENSIONS = re.compile(
+    r"\.(png|jpe?g|gif|webp|svg|ico|bmp|tiff?|mp[34]|avi|mov|mkv|webm|wav|ogg|flac|zip|gz|tgz|"
+    r"bz2|xz|7z|rar|tar|exe|dmg|msi|deb|rpm|apk|iso|woff2?|ttf|otf|eot|css|js|mjs|map|json|xml)$",
+    re.IGNORECASE,
+)
+_MD_LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_BARE_URL = re.compile(r"(?<![(<\[])https?://[^\s<>()\"']+")
+_LOC = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>", re.IGNORECASE)
+_CONTENT_TYPES = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/plain": "text",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "application/pdf": "pdf",
+}
+
+
+def normalize_url(url: str, base: str | None = None) -> str | None:
+    """Absolute http(s) URL without fragment, default port, dot segments or tracking
+    parameters, with a lower-case host and sorted query; None for anything else."""
+    try:
+        joined = urljoin(base, url.strip()) if base else url.strip()
+        parts = urlsplit(joined)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        host = parts.hostname.encode("idna").decode("ascii").lower()
+        port = parts.port
+    except (ValueError, UnicodeError):
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
+    path = parts.path or "/"
+    normalized = posixpath.normpath(path)
+    if path.endswith("/") and not normalized.endswith("/"):
+        normalized += "/"
+    normalized = "/" + normalized.lstrip("/") if normalized != "." else "/"
+    query = urlencode(
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
+    )
+    return urlunsplit((scheme, netloc, normalized, query, ""))
+
+
+def site_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlOptions:
+    start_url: str
+    max_depth: int = 0
+    max_pages: int = 100
+    respect_robots_txt: bool = True
+    discover: bool = True
+    delay_seconds: float = 0.25
+    concurrency: int = 4
+    timeout_seconds: float = 15.0
+    max_bytes: int = 25 * 1024 * 1024
+    user_agent: str = "LorebaseBot/0.1"
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(slots=True)
+class Page:
+    url: str  # final URL after redirects, normalized
+    format: str  # html pages arrive here as markdown; pdf keeps its bytes
+    text: str | None
+    data: bytes | None
+    title: str | None
+    content_hash: str
+    depth: int
+    status: int
+    content_type: str
+
+
+@dataclass
+class CrawlReport:
+    pages: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    duplicates: dict[str, str] = field(default_factory=dict)
+
+    def summary(self, limit: int = 50) -> dict[str, Any]:
+        def head(items: dict[str, str]) -> dict[str, str]:
+            return dict(list(items.items())[:limit])
+
+        return {
+            "pages": len(self.pages),
+            "skipped": head(self.skipped),
+            "errors": head(self.errors),
+            "duplicates": head(self.duplicates),
+        }
+
+
+class CrawlError(Exception):
+    """The crawl cannot start (start page unreachable, blocked, or robots.txt says no)."""
+
+
+class _HostGate:
+    """At most `concurrency` requests to one host, started at least `delay` apart."""
+
+    def __init__(self, concurrency: int, delay: float) -> None:
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.delay = delay
+        self.lock = asyncio.Lock()
+        self.next_start = 0.0
+
+    async def __aenter__(self) -> None:
+        await self.semaphore.acquire()
+        async with self.lock:
+            wait = self.next_start - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.next_start = time.monotonic() + self.delay
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.semaphore.release()
+
+
+@dataclass
+class _Fetched:
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    charset: str | None
+
+
+class Crawler:
+    def __init__(self, options: CrawlOptions, client: httpx.AsyncClient | None = None) -> None:
+        self.options = options
+        self.client = client or guarded_client(
+            allowed=options.allowed_networks,
+            timeout=options.timeout_seconds,
+            user_agent=options.user_agent,
+        )
+        self.site = site_of(options.start_url)
+        self.robots: dict[str, RobotFileParser | None] = {}
+        self.gates: dict[str, _HostGate] = {}
+        self.delay = options.delay_seconds
+        self.report = CrawlReport()
+        self.seen: set[str] = set()
+        self.crawled: set[str] = set()
+        self.hashes: dict[str, str] = {}
+
+    # --- fetching ----------------------------------------------------------------------------
+
+    def in_scope(self, url: str) -> bool:
+        return site_of(url) == self.site
+
+    def _gate(self, url: str) -> _HostGate:
+        host = urlsplit(url).netloc
+        if host not in self.gates:
+            self.gates[host] = _HostGate(self.options.concurrency, self.delay)
+        return self.gates[host]
+
+    async def _get(self, url: str) -> _Fetched:
+        """One request, body capped at `max_bytes`; network errors propagate."""
+        async with self._gate(url), self.client.stream("GET", url) as response:
+            content_type = response.headers.get("content-type", "")
+            charset = re.search(r"charset=([\w-]+)", content_type, re.IGNORECASE)
+            fetched = _Fetched(
+                url=url,
+                status=response.status_code,
+                content_type=content_type.split(";")[0].strip().lower(),
+                body=b"",
+                charset=charset.group(1) if charset else None,
+            )
+            if response.status_code in (301, 302, 303, 307, 308):
+                fetched.url = response.headers.get("location", "")
+            elif response.status_code == 200:
+                body = bytearray()
+                async for piece in response.aiter_bytes():
+                    body.extend(piece)
+                    if len(body) > self.options.max_bytes:
+                        raise _Skip(f"larger than {self.options.max_bytes} bytes")
+                fetched.body = bytes(body)
+            return fetched
+
+    async def fetch(self, url: str, *, check_robots: bool = True) -> _Fetched:
+        """GET following redirects hop by hop within the site; raises `_Skip` or network
+        errors. The returned `url` is the final one."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self.in_scope(current):
+                raise _Skip(f"redirects outside the site to {current}")
+            if check_robots and not await self.allowed_by_robots(current):
+                raise _Skip("disallowed by robots.txt")
+            fetched = await self._get(current)
+            if fetched.status in (301, 302, 303, 307, 308):
+                target = normalize_url(fetched.url, current) if fetched.url else None
+                if target is None:
+                    raise _Skip(f"redirect ({fetched.status}) without a usable Location")
+                current = target
+                continue
+            fetched.url = current
+            return fetched
+        raise _Skip(f"more than {MAX_REDIRECTS} redirects")
+
+    async def allowed_by_robots(self, url: str) -> bool:
+        if not self.options.respect_robots_txt:
+            return True
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self.robots:
+            self.robots[origin] = await self._load_robots(origin)
+        parser = self.robots[origin]
+        return True if parser is None else parser.can_fetch(self.options.user_agent, url)
+
+    async def _load_robots(self, origin: str) -> RobotFileParser | None:
+        try:
+            fetched = await self.fetch(origin + "/robots.txt", check_robots=False)
+        except _Skip:
+            return None
+        except (httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError) as exc:
+            raise CrawlError(
+                f"robots.txt of {origin} could not be fetched: {_describe(exc)}"
+            ) from None
+        if fetched.status >= 500:
+            # RFC 9309: an unreachable robots.txt means "disallow everything".
+            raise CrawlError(
+                f"robots.txt of {origin} answered {fetched.status}; the site asks not to be "
+                "crawled right now (pass respect_robots_txt=false to override)"
+            )
+        if fetched.status != 200:
+            return None  # no robots.txt: everything is allowed
+        parser = RobotFileParser()
+        parser.parse((decode_text(fetched.body) or "").splitlines())
+        delay = parser.crawl_delay(self.options.user_agent)
+        if delay is not None:
+            self.delay = max(self.delay, min(float(delay), 30.0))
+            for gate in self.gates.values():
+                gate.delay = self.delay
+        return parser
+
+    # --- discovery -----------------------------------------------------------------------
+
+    async def sitemap_urls(self, origin: str) -> list[str]:
+        candidates: list[str] = []
+        parser = self.robots.get(origin)
+        if parser is not None:
+            candidates.extend(parser.site_maps() or [])
+        candidates.append(origin + "/sitemap.xml")
+        found: list[str] = []
+        visited: set[str] = set()
+        while candidates and len(visited) < MAX_SITEMAPS:
+            sitemap = normalize_url(candidates.pop(0))
+            if sitemap is None or sitemap in visited or not self.in_scope(sitemap):
+                continue
+            visited.add(sitemap)
+            try:
+                fetched = await self.fetch(sitemap)
+            except (_Skip, httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError):
+                continue
+            if fetched.status != 200:
+                continue
+            body = fetched.body
+            if body[:2] == b"\x1f\x8b":
+                try:
+                    body = gzip.decompress(body)[: self.options.max_bytes]
+                except (OSError, EOFError):
+                    continue
+            xml = decode_text(body) or ""
+            locations = _LOC.findall(xml)
+            if "<sitemapindex" in xml[:2000].lower():
+                candidates.extend(locations)
+            else:
+                found.extend(locations)
+        return found
+
+    # --- crawling ------------------------------------------------------------------------
+
+    def _page(self, fetched: _Fetched, depth: int) -> tuple[Page | None, list[str]]:
+        kind = _CONTENT_TYPES.get(fetched.content_type)
+        if kind is None and fetched.url.endswith((".md", ".txt")):
+            kind = "markdown" if fetched.url.endswith(".md") else "text"
+        if kind is None:
+            raise _Skip(f"unsupported content type {fetched.content_type or 'unknown'}")
+        if kind == "pdf":
+            return (
+                Page(
+                    url=fetched.url,
+                    format="pdf",
+                    text=None,
+                    data=fetched.body,
+                    title=None,
+                    content_hash=sha256(fetched.body),
+                    depth=depth,
+                    status=fetched.status,
+                    content_type=fetched.content_type,
+                ),
+                [],
+            )
+        text = _decode(fetched.body, fetched.charset)
+        if text is None:
+            raise _Skip("the body is not text")
+        if kind == "html":
+            links = html_links(text, fetched.url)
+            markdown, title = html_to_markdown(text)
+            text, fmt = markdown, "markdown"
+        else:
+            links = markdown_links(text, fetched.url)
+            title, fmt = None, kind
+        if not text.strip():
+            raise _Skip("no text content")
+        page = Page(
+            url=fetched.url,
+            format=fmt,
+            text=text,
+            data=None,
+            title=title,
+            content_hash=sha256(text),
+            depth=depth,
+            status=fetched.status,
+            content_type=fetched.content_type,
+        )
+        return page, links
+
+    async def crawl(
+        self,
+        on_page: Callable[[Page], Awaitable[None]],
+        on_progress: Callable[[int, int], Awaitable[None]] | None = None,
+    ) -> CrawlReport:
+        """Crawl breadth-first; `on_page` is awaited for each new page (in crawl order)."""
+        options = self.options
+        start = normalize_url(options.start_url)
+        if start is None:
+            raise CrawlError("the start URL must be an absolute http(s) URL")
+        parts = urlsplit(start)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self.seen.add(start)
+        queue.put_nowait((start, 0))
+        if not await self.allowed_by_robots(start):
+            raise CrawlError("robots.txt disallows the start page")
+        if options.discover and options.max_depth > 0:
+            for extra in await self._discover(origin):
+                if extra not in self.seen:
+                    self.seen.add(extra)
+                    queue.put_nowait((extra, 1))
+        done = 0
+        start_failure: str | None = None
+        fatal: BaseException | None = None
+
+        async def worker() -> None:
+            nonlocal done, start_failure, fatal
+            while True:
+                url, depth = await queue.get()
+                try:
+                    if fatal is not None:
+                        continue
+                    if len(self.report.pages) >= options.max_pages:
+                        self.report.skipped.setdefault(url, "max_pages reached")
+                        continue
+                    try:
+                        failure = await self._visit(url, depth, queue, on_page)
+                    except Exception as exc:  # indexing failed: stop the crawl, report it
+                        fatal = exc
+                        continue
+                    if failure and url == start:
+                        start_failure = failure
+                    done += 1
+                    if on_progress is not None:
+                        total = max(done, min(options.max_pages, done + queue.qsize()))
+                        await on_progress(done, total)
+                finally:
+                    queue.task_done()
+
+        workers = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
+        try:
+            await queue.join()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self.client.aclose()
+        if fatal is not None:
+            raise fatal
+        if not self.report.pages and start_failure:
+            raise CrawlError(f"the start page could not be crawled: {start_failure}")
+        return self.report
+
+    async def _discover(self, origin: str) -> list[str]:
+        urls: list[str] = []
+        for name in ("llms.txt", "llms-full.txt"):
+            candidate = f"{origin}/{name}"
+            if candidate not in self.seen:
+                urls.append(candidate)
+        for url in await self.sitemap_urls(origin):
+            normalized = normalize_url(url)
+            if normalized and self.in_scope(normalized):
+                urls.append(normalized)
+        return list(dict.fromkeys(urls))
+
+    async def _visit(
+        self,
+        url: str,
+        depth: int,
+        queue: asyncio.Queue[tuple[str, int]],
+        on_page: Callable[[Page], Awaitable[None]],
+    ) -> str | None:
+        """Fetch, index and expand one URL; returns why it failed, if it did."""
+        discovered_file = url.endswith(("/llms.txt", "/llms-full.txt")) and depth == 1
+        try:
+            fetched = await self.fetch(url)
+            if fetched.status != 200:
+                if not discovered_file:
+                    self.report.errors[url] = f"HTTP {fetched.status}"
+                return f"HTTP {fetched.status}"
+            if fetched.url != url:
+                if fetched.url in self.crawled:
+                    self.report.duplicates[url] = fetched.url
+                    return None
+                self.seen.add(fetched.url)
+            page, links = self._page(fetched, depth)
+        except _Skip as skip:
+            if not discovered_file:
+                self.report.skipped[url] = str(skip)
+            return str(skip)
+        except BlockedAddress as exc:
+            self.report.errors[url] = f"blocked: {exc}"
+            return f"blocked: {exc}"
+        except (httpx.HTTPError, httpcore.ConnectError, OSError) as exc:
+            if not discovered_file:
+                self.report.errors[url] = _describe(exc)
+            return _describe(exc)
+        assert page is not None
+        if page.content_hash in self.hashes:
+            self.report.duplicates[page.url] = self.hashes[page.content_hash]
+            return None
+        if len(self.report.pages) >= self.options.max_pages:
+            self.report.skipped[url] = "max_pages reached"
+            return None
+        self.hashes[page.content_hash] = page.url
+        self.crawled.add(page.url)
+        self.report.pages.append(page.url)
+        await on_page(page)
+        if depth < self.options.max_depth:
+            for link in links:
+                if link in self.seen or not self.in_scope(link):
+                    continue
+                if _SKIP_EXTENSIONS.search(urlsplit(link).path):
+                    continue
+                self.seen.add(link)
+                queue.put_nowait((link, depth + 1))
+        return None
+
+
+class _Skip(Exception):
+    """This URL is not crawled (out of scope, robots.txt, content type...): not an error."""
+
+
+def _decode(body: bytes, charset: str | None) -> str | None:
+    if charset:
+        try:
+            return body.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(body)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
+        return "timed out"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def html_links(html: str, base: str) -> list[str]:
+    tree = LexborHTMLParser(html)
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        base = normalize_url(base_node.attributes.get("href") or "", base) or base
+    links: list[str] = []
+    for node in tree.css("a[href]"):
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:", "data:")):
+            continue
+        rel = (node.attributes.get("rel") or "").lower()
+        if "nofollow" in rel:
+            continue
+        normalized = normalize_url(href, base)
+        if normalized:
+            links.append(normalized)
+    return list(dict.fromkeys(links))
+
+
+def markdown_links(text: str, base: str) -> list[str]:
+    found = [match.group(1) for match in _MD_LINK.finditer(text)]
+    found += _BARE_URL.findall(text)
+    links = [normalize_url(link, base) for link in found]
+    return list(dict.fromkeys(link for link in links if link))

@@ -1,0 +1,217 @@
+"""Git repositories: a shallow fetch of one ref with the `git` binary, then the files.
+
+https, http, ssh (`ssh://` or `git@host:path`) and file URLs. Only regular files are read:
+symlinks (which could point anywhere on this machine) and submodules are skipped, as are
+binaries, files over the size limit and paths outside the include/exclude globs. Redirects
+are not followed (an https remote cannot bounce the fetch to an internal address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pathspec
+
+from lorebase.knowledge.detect import FileType, UnsupportedFile, detect_file
+
+DEFAULT_EXCLUDE = (
+    ".git/", "node_modules/", "vendor/", "third_party/", "dist/", "build/", "target/", "out/",
+    ".venv/", "venv/", "__pycache__/", ".tox/", ".mypy_cache/", ".pytest_cache/", ".idea/",
+    ".vscode/", "*.min.js", "*.min.css", "*.map", "*.lock", "package-lock.json",
+    "pnpm-lock.yaml", "go.sum", "*.svg", "*.pb.go", "*_pb2.py",
+)  # fmt: skip
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)[^\s]+$")
+
+
+class GitError(Exception):
+    """The repository could not be fetched; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitOptions:
+    url: str
+    ref: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    max_file_bytes: int = 1_000_000
+    max_files: int = 5_000
+    timeout_seconds: float = 300.0
+    allow_file: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RepoFile:
+    path: str
+    data: bytes
+    file_type: FileType
+
+
+@dataclass
+class Checkout:
+    commit: str
+    files: list[RepoFile] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def url_kind(url: str) -> str:
+    """`https`, `http`, `ssh` or `file`; raises `GitError` for anything else."""
+    if url.startswith("-"):
+        raise GitError("not a repository URL")
+    if _SCP_LIKE.match(url):
+        return "ssh"
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("https", "http", "ssh", "file"):
+        if scheme != "file" and not urlsplit(url).hostname:
+            raise GitError("the repository URL has no host")
+        return scheme
+    raise GitError("repository URLs must be https://, http://, ssh://, git@host:path or file://")
+
+
+def url_host(url: str) -> str | None:
+    if _SCP_LIKE.match(url):
+        return url.split("@", 1)[1].split(":", 1)[0]
+    return urlsplit(url).hostname
+
+
+def _redact(text: str) -> str:
+    # Credentials in https URLs must not reach job errors.
+    return re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+
+
+async def _git(*args: str, cwd: Path, timeout: float) -> str:  # noqa: ASYNC109
+    command = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LC_ALL": "C",
+    }
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            stdout, stderr = await process.communicate()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        raise GitError(f"git {command} timed out after {timeout:.0f}s") from None
+    if process.returncode != 0:
+        lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+        detail = _redact(" / ".join(lines[-3:])) or f"exit code {process.returncode}"
+        raise GitError(f"git {command} failed: {detail}")
+    return stdout.decode(errors="replace")
+
+
+async def fetch(options: GitOptions, directory: Path) -> str:
+    """Shallow-fetch `options.ref` (default HEAD) into `directory`; returns the commit."""
+    kind = url_kind(options.url)
+    if kind == "file" and not options.allow_file:
+        raise GitError("file:// repositories are not allowed here (GIT_ALLOW_FILE_URLS)")
+    protocols = [
+        "-c", "protocol.allow=never",
+        "-c", "protocol.https.allow=always",
+        "-c", "protocol.http.allow=always",
+        "-c", "protocol.ssh.allow=always",
+        "-c", f"protocol.file.allow={'always' if options.allow_file else 'never'}",
+        "-c", "http.followRedirects=false",
+        "-c", "core.symlinks=false",
+        "-c", "core.hooksPath=/dev/null",
+        "-c", "advice.detachedHead=false",
+    ]  # fmt: skip
+    timeout = options.timeout_seconds
+    await _git("init", "-q", str(directory), cwd=directory.parent, timeout=timeout)
+    await _git("remote", "add", "origin", options.url, cwd=directory, timeout=timeout)
+    ref = options.ref or "HEAD"
+    await _git(
+        *protocols,
+        "fetch", "--depth=1", "--no-tags", "--quiet", "origin", ref,
+        cwd=directory,
+        timeout=timeout,
+    )  # fmt: skip
+    await _git(*protocols, "checkout", "--quiet", "--detach", "FETCH_HEAD", cwd=directory,
+               timeout=timeout)  # fmt: skip
+    return (await _git("rev-parse", "HEAD", cwd=directory, timeout=timeout)).strip()
+
+
+def _entries(listing: str) -> Iterator[tuple[str, str]]:
+    """(mode, path) from `git ls-files -s -z`."""
+    for entry in listing.split("\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        yield meta.split(" ", 1)[0], path
+
+
+def select_files(directory: Path, listing: str, options: GitOptions) -> Checkout:
+    """Read the tracked regular files the globs select (blocking: run in a thread)."""
+    include = pathspec.GitIgnoreSpec.from_lines(options.include) if options.include else None
+    exclude = pathspec.GitIgnoreSpec.from_lines(options.exclude)
+    checkout = Checkout(commit="")
+    root = directory.resolve()
+    for mode, path in _entries(listing):
+        if include is not None and not include.match_file(path):
+            continue
+        if exclude.match_file(path):
+            continue
+        if mode == "120000":
+            checkout.skipped[path] = "symbolic link"
+            continue
+        if mode == "160000":
+            checkout.skipped[path] = "submodule"
+            continue
+        if len(checkout.files) >= options.max_files:
+            checkout.skipped[path] = f"more than {options.max_files} files"
+            continue
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or target.is_symlink() or not target.is_file():
+            checkout.skipped[path] = "not a regular file"
+            continue
+        size = target.stat().st_size
+        if size > options.max_file_bytes:
+            checkout.skipped[path] = f"larger than {options.max_file_bytes} bytes"
+            continue
+        data = target.read_bytes()
+        try:
+            file_type = detect_file(path, data)
+        except UnsupportedFile as exc:
+            checkout.skipped[path] = str(exc).removeprefix(f"{path}").lstrip(": ") or "unsupported"
+            continue
+        checkout.files.append(RepoFile(path=path, data=data, file_type=file_type))
+    return checkout
+
+
+async def checkout_repository(options: GitOptions) -> Checkout:
+    """Fetch and read the repository in a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="lorebase-git-") as tmp:
+        directory = Path(tmp) / "repo"
+        commit = await fetch(options, directory)
+        listing = await _git("ls-files", "-s", "-z", cwd=directory, timeout=options.timeout_seconds)
+        checkout = await asyncio.to_thread(select_files, directory, listing, options)
+    checkout.commit = commit
+    return checkout
+
+
+def source_uri(url: str, path: str) -> str:
+    return f"git+{url}#{path}"
+
+
+def source_prefix(url: str) -> str:
+    return f"git+{url}#"
