@@ -66,7 +66,8 @@ def sentences(text: str) -> list[str]:
         for line in block.splitlines():
             if not line.strip():
                 continue
-            if _LINE_ITEM.match(line) or not units:
+            # Headings and table rows end their line; list items may wrap onto the next.
+            if _LINE_ITEM.match(line) or not units or units[-1].startswith(("#", "|")):
                 units.append(line.strip())
             else:
                 units[-1] += " " + line.strip()
