@@ -6,12 +6,14 @@ narrows its user by scope (a read key is a viewer at most) and by project (a key
 another project sees nothing here).
 
 Adding an endpoint is adding one `Endpoint` row to ENDPOINTS: its method, path template, the
-permission it needs, its success status, and (for destructive calls) a `prepare` that makes a
-fresh target for each role's attempt.
+permission it needs, its success status, the request body/params, and (for destructive or
+one-shot calls) a `prepare` that makes a fresh target for each role's attempt.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ import httpx
 import pytest
 
 from lorebase.auth.permissions import Permission
+from lorebase.context import AppContext
+from lorebase.main import create_app
 from tests.factories import TestUser, create_project, register_user
 
 ROLES = ("owner", "editor", "viewer", "non_member", "admin", "read_key", "other_project_key")
@@ -45,9 +49,8 @@ class World:
     users: dict[str, TestUser]
     headers: dict[str, dict[str, str]]
     project_id: str
-    task_id: str
     spare_user: TestUser  # the target of membership changes
-    extra: dict[str, Any] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)  # long-lived targets of reads and edits
 
     async def fresh_project(self) -> str:
         """A project with the same memberships as the main one (for DELETE)."""
@@ -71,6 +74,25 @@ class World:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
+    async def fresh_document(self) -> str:
+        response = await self.client.post(
+            "/api/v1/documents",
+            json={"project_id": self.project_id, "name": f"doc-{uuid.uuid4().hex[:8]}.md"},
+            headers=self.users["owner"].headers,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def fresh_job(self) -> str:
+        """A queued job (no worker runs in this module's app, so it stays cancellable)."""
+        response = await self.client.post(
+            "/api/v1/knowledge/text",
+            json={"project_id": self.project_id, "name": "j.md", "text": uuid.uuid4().hex},
+            headers=self.users["owner"].headers,
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["job_id"])
+
     async def spare_membership(self) -> None:
         response = await self.client.put(
             f"/api/v1/projects/{self.project_id}/members/{self.spare_user.id}",
@@ -81,17 +103,16 @@ class World:
 
 
 Prepare = Callable[[World], Awaitable[dict[str, str]]]
-Body = Callable[[World, dict[str, str]], dict[str, Any]]
+Request = Callable[[dict[str, str]], dict[str, Any]]  # path values -> httpx request kwargs
 
 
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # a template over {project_id}, {task_id}, {user_id} and what `prepare` returns
+    path: str  # a template over {project_id}, {task_id}, ... and what `prepare` returns
     needs: Permission
     ok: int
-    json: Body | None = None
-    params: Body | None = None
+    request: Request | None = None  # json=, params=, data=, files= for httpx
     prepare: Prepare | None = None
     overrides: dict[str, int] = field(default_factory=dict)  # role -> status, where it differs
 
@@ -119,6 +140,18 @@ async def _spare_member(world: World) -> dict[str, str]:
     return {}
 
 
+async def _fresh_document(world: World) -> dict[str, str]:
+    return {"document_id": await world.fresh_document()}
+
+
+async def _fresh_job(world: World) -> dict[str, str]:
+    return {"job_id": await world.fresh_job()}
+
+
+def _unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
 # API keys can never manage keys, whatever their scope or project.
 KEYS_CANNOT_MINT = {"read_key": 403, "other_project_key": 403}
 
@@ -130,14 +163,14 @@ ENDPOINTS: list[Endpoint] = [
         "/projects/{project_id}",
         Permission.WRITE,
         200,
-        json=lambda w, p: {"description": f"edited {uuid.uuid4().hex[:6]}"},
+        request=lambda p: {"json": {"description": f"edited {_unique()}"}},
     ),
     Endpoint(
         "POST",
         "/projects",
         Permission.WRITE,
         201,
-        json=lambda w, p: {"name": "child", "parent_id": p["project_id"]},
+        request=lambda p: {"json": {"name": "child", "parent_id": p["project_id"]}},
         # A project-bound key may not create projects at all (checked before the parent).
         overrides={"other_project_key": 403},
     ),
@@ -148,7 +181,7 @@ ENDPOINTS: list[Endpoint] = [
         "/projects/{project_id}/members/{user_id}",
         Permission.MANAGE,
         200,
-        json=lambda w, p: {"role": "viewer"},
+        request=lambda p: {"json": {"role": "viewer"}},
     ),
     Endpoint(
         "DELETE",
@@ -163,10 +196,14 @@ ENDPOINTS: list[Endpoint] = [
         "/tasks",
         Permission.WRITE,
         201,
-        json=lambda w, p: {"project_id": p["project_id"], "title": "new"},
+        request=lambda p: {"json": {"project_id": p["project_id"], "title": "new"}},
     ),
     Endpoint(
-        "GET", "/tasks", Permission.READ, 200, params=lambda w, p: {"project_id": p["project_id"]}
+        "GET",
+        "/tasks",
+        Permission.READ,
+        200,
+        request=lambda p: {"params": {"project_id": p["project_id"]}},
     ),
     Endpoint("GET", "/tasks/{task_id}", Permission.READ, 200),
     Endpoint(
@@ -174,25 +211,125 @@ ENDPOINTS: list[Endpoint] = [
         "/tasks/{task_id}",
         Permission.WRITE,
         200,
-        json=lambda w, p: {"priority": "high"},
+        request=lambda p: {"json": {"priority": "high"}},
     ),
     Endpoint("DELETE", "/tasks/{task_id}", Permission.WRITE, 204, prepare=_fresh_task),
+    # --- documents ----------------------------------------------------------------------
+    Endpoint(
+        "POST",
+        "/documents",
+        Permission.WRITE,
+        201,
+        request=lambda p: {"json": {"project_id": p["project_id"], "name": f"doc-{_unique()}.md"}},
+    ),
+    Endpoint(
+        "GET",
+        "/documents",
+        Permission.READ,
+        200,
+        request=lambda p: {"params": {"project_id": p["project_id"]}},
+    ),
+    Endpoint("GET", "/documents/{document_id}", Permission.READ, 200),
+    Endpoint(
+        "PUT",
+        "/documents/{document_id}",
+        Permission.WRITE,
+        200,
+        request=lambda p: {"json": {"tags": [f"t{_unique()}"]}},
+    ),
+    Endpoint("DELETE", "/documents/{document_id}", Permission.WRITE, 204, prepare=_fresh_document),
+    Endpoint(
+        "POST",
+        "/documents/{document_id}/version",
+        Permission.WRITE,
+        201,
+        request=lambda p: {"json": {"content": f"# v\n\n{_unique()}", "bump": "patch"}},
+    ),
+    Endpoint("GET", "/documents/{document_id}/versions", Permission.READ, 200),
+    # --- knowledge (ingestion) ------------------------------------------------------------
+    Endpoint(
+        "POST",
+        "/knowledge/upload",
+        Permission.WRITE,
+        202,
+        request=lambda p: {
+            "data": {"project_id": p["project_id"]},
+            "files": {"file": (f"{_unique()}.md", f"# Notes\n\n{_unique()}".encode())},
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/knowledge/text",
+        Permission.WRITE,
+        202,
+        request=lambda p: {
+            "json": {"project_id": p["project_id"], "name": "n.md", "text": _unique()}
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/knowledge/crawl",
+        Permission.WRITE,
+        202,
+        # Loopback on a closed port, allowed for this module's app only: nothing leaves the
+        # machine even if a worker ever picked the job up.
+        request=lambda p: {
+            "json": {"project_id": p["project_id"], "url": f"http://127.0.0.1:{p['port']}/"}
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/knowledge/git",
+        Permission.WRITE,
+        202,
+        request=lambda p: {
+            "json": {
+                "project_id": p["project_id"],
+                "url": f"http://127.0.0.1:{p['port']}/repo.git",
+            }
+        },
+    ),
+    # --- jobs ---------------------------------------------------------------------------
+    Endpoint(
+        "GET",
+        "/jobs",
+        Permission.READ,
+        200,
+        request=lambda p: {"params": {"project_id": p["project_id"]}},
+    ),
+    Endpoint("GET", "/jobs/{job_id}", Permission.READ, 200),
+    Endpoint("POST", "/jobs/{job_id}/cancel", Permission.WRITE, 200, prepare=_fresh_job),
     # --- api keys bound to the project --------------------------------------------------
     Endpoint(
         "POST",
         "/api-keys",
         Permission.READ,
         201,
-        json=lambda w, p: {"name": "bound", "scopes": ["read"], "project_id": p["project_id"]},
+        request=lambda p: {
+            "json": {"name": "bound", "scopes": ["read"], "project_id": p["project_id"]}
+        },
         overrides=KEYS_CANNOT_MINT,
     ),
 ]
 
 
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 @pytest.fixture(scope="module")
-async def world(app: Any, ctx: Any) -> AsyncIterator[World]:
+async def world(ctx: AppContext) -> AsyncIterator[World]:
+    # This module's own app: crawl/git targets on loopback are allowed here (and only here).
+    settings = ctx.settings.model_copy(update={"crawl_allow_private_networks": ["127.0.0.1/32"]})
+    app = create_app(context=dataclasses.replace(ctx, settings=settings))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
         users = {
             role: await register_user(client, prefix=role)
             for role in ("owner", "editor", "viewer", "non_member")
@@ -216,12 +353,7 @@ async def world(app: Any, ctx: Any) -> AsyncIterator[World]:
             scopes=["read", "write", "admin"], project_id=elsewhere["id"]
         )
         world = World(
-            client=client,
-            users=users,
-            headers=headers,
-            project_id=project["id"],
-            task_id="",
-            spare_user=spare,
+            client=client, users=users, headers=headers, project_id=project["id"], spare_user=spare
         )
         for role in ("editor", "viewer"):
             response = await client.put(
@@ -230,7 +362,11 @@ async def world(app: Any, ctx: Any) -> AsyncIterator[World]:
                 headers=owner.headers,
             )
             assert response.status_code == 200
-        world.task_id = await world.fresh_task()
+        world.ids = {
+            "task_id": await world.fresh_task(),
+            "document_id": await world.fresh_document(),
+            "job_id": await world.fresh_job(),
+        }
         yield world
 
 
@@ -238,9 +374,8 @@ async def _call(world: World, endpoint: Endpoint, role: str, values: dict[str, s
     return await world.client.request(
         endpoint.method,
         "/api/v1" + endpoint.path.format(**values),
-        json=endpoint.json(world, values) if endpoint.json else None,
-        params=endpoint.params(world, values) if endpoint.params else None,
         headers=world.headers[role],
+        **(endpoint.request(values) if endpoint.request else {}),
     )
 
 
@@ -256,8 +391,9 @@ def _detail(response: Any, values: dict[str, str]) -> str:
 async def test_matrix(world: World, endpoint: Endpoint, role: str) -> None:
     values = {
         "project_id": world.project_id,
-        "task_id": world.task_id,
         "user_id": world.spare_user.id,
+        "port": str(_closed_port()),
+        **world.ids,
     }
     if endpoint.prepare is not None:
         values.update(await endpoint.prepare(world))
@@ -272,7 +408,7 @@ async def test_matrix(world: World, endpoint: Endpoint, role: str) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     if expected == 404:
         # Indistinguishable from ids that exist nowhere: same status, same words.
-        ghosts = {name: str(uuid.uuid4()) for name in ("project_id", "task_id")}
+        ghosts = {name: str(uuid.uuid4()) for name in ("project_id", *world.ids)}
         ghost = await _call(world, endpoint, role, {**values, **ghosts})
         assert ghost.status_code == 404, ghost.text
         assert _detail(response, values) == _detail(ghost, {**values, **ghosts})
