@@ -29,7 +29,15 @@ async def get_cached(
         "WHERE provider = %s AND model = %s AND dim = %s AND text_sha256 = ANY(%s)",
         (provider, model, dim, list(hashes)),
     )
-    return {row["text_sha256"]: row["embedding"].tolist() for row in await cur.fetchall()}
+    # pgvector's loader gives a `Vector` (binary results) or a numpy array (text results).
+    return {
+        row["text_sha256"]: [float(x) for x in np.asarray(_values(row["embedding"]))]
+        for row in await cur.fetchall()
+    }
+
+
+def _values(vector: Any) -> Any:
+    return vector.to_numpy() if hasattr(vector, "to_numpy") else vector
 
 
 async def put_cached(
