@@ -12,11 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import typer
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
+from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate, UserRead
 from lorebase.auth.service import register_user
@@ -27,9 +31,14 @@ from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
 from lorebase.errors import AppError, ConfigurationError
+from lorebase.jobs import background_worker, run_worker
+from lorebase.knowledge.local import FileOutcome, submit_files, wait_for_jobs
+from lorebase.knowledge.runner import job_handler, worker_options
+from lorebase.knowledge.sources.files import collect_files
 from lorebase.logs import configure_logging
 from lorebase.mcp.stdio import run_stdio
 from lorebase.migrate import upgrade_database
+from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
 from lorebase.providers.registry import check_providers
 from lorebase.retrieval.evaluation import MODES as EVAL_MODES
@@ -307,6 +316,114 @@ def query(
     for warning in response.warnings:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"({response.total_results} results, {response.timings_ms.get('total', 0):.0f} ms)")
+
+
+async def _work(settings: Settings, concurrency: int | None) -> None:
+    async with open_context(settings) as ctx:
+        overrides: dict[str, Any] = {"install_signal_handlers": True}
+        if concurrency is not None:
+            overrides["concurrency"] = concurrency
+        await run_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx, **overrides))
+
+
+@app.command()
+def worker(
+    concurrency: int | None = typer.Option(
+        None, min=1, help="Jobs run at once (default from settings)."
+    ),
+) -> None:
+    """Process ingestion jobs (run any number, on any machine, against one DATABASE_URL)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    _check_providers(settings)
+    with running_services(settings) as (resolved, _services):
+        asyncio.run(_work(resolved, concurrency))
+
+
+async def _ingest(
+    settings: Settings, project_id: uuid.UUID, paths: list[Path], tags: list[str], wait: bool
+) -> list[FileOutcome]:
+    files = collect_files(paths)
+    if not files:
+        _fail("no files found (everything is missing or ignored by .gitignore)")
+    async with open_context(settings) as ctx:
+        try:
+            access = await get_project_for(
+                ctx.db, principal=OPERATOR, project_id=project_id, permission=Permission.WRITE
+            )
+        except AppError as exc:
+            _fail(exc.detail)
+            raise  # unreachable
+        # The operator acts as the project's owner (documents record who added them).
+        owner = Principal(user_id=access.owner_id, username="operator", is_admin=True)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with RichProgress(*columns, transient=False) as bar:
+            submitting = bar.add_task("submitting", total=len(files))
+            outcomes = await submit_files(
+                ctx,
+                principal=owner,
+                project_id=project_id,
+                files=files,
+                tags=tags,
+                on_submitted=lambda _outcome: bar.advance(submitting),
+            )
+            job_ids = [o.job_id for o in outcomes if o.job_id is not None]
+            if not wait or not job_ids:
+                return outcomes
+            indexing = bar.add_task("indexing", total=len(job_ids))
+            async with background_worker(
+                ctx.db, handler=job_handler(ctx), options=worker_options(ctx)
+            ):
+                jobs = await wait_for_jobs(
+                    ctx,
+                    job_ids,
+                    on_update=lambda done, _total: bar.update(indexing, completed=done),
+                )
+        for outcome in outcomes:
+            job = jobs.get(outcome.job_id) if outcome.job_id else None
+            if job is not None:
+                outcome.status, outcome.detail = job.status, job.error
+    return outcomes
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (folders recursively)."),
+    project: str = typer.Option(..., "--project", help="Project id."),
+    tag: list[str] = typer.Option([], "--tag", help="Tag every document (repeatable)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Index here and wait for it."),
+) -> None:
+    """Add files and folders to a project through the upload pipeline (honours .gitignore).
+
+    With the embedded database, stop `lorebase serve` first (it owns the data dir); with
+    DATABASE_URL, `--no-wait` leaves the indexing to the running workers."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        project_id = uuid.UUID(project)
+    except ValueError:
+        _fail(f"--project must be a project id (a UUID), got {project!r}")
+        raise  # unreachable
+    _check_providers(settings)
+    with running_services(settings) as (resolved, _services):
+        outcomes = asyncio.run(_ingest(resolved, project_id, paths, tag, wait))
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status in ("skipped", "failed"):
+            typer.secho(
+                f"{outcome.status}: {outcome.name}: {outcome.detail}",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+    typer.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    if counts.get("failed"):
+        raise typer.Exit(code=1)
 
 
 async def _evaluate(settings: Settings, dataset_dir: Path, modes: list[str]) -> EvalReport:
