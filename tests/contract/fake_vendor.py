@@ -45,7 +45,7 @@ class FakeVendor:
     def __init__(self, default: Callable[[str, Any], Reply] | None = None) -> None:
         self.requests: list[Recorded] = []
         self._scripts: dict[str, deque[Reply]] = {}
-        self._default = default
+        self.default = default
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -75,8 +75,8 @@ class FakeVendor:
             queue = self._scripts.get(path)
             if queue:
                 return queue.popleft()
-        if self._default is not None:
-            return self._default(path, body)
+        if self.default is not None:
+            return self.default(path, body)
         return Reply(404, {"error": {"message": f"no reply scripted for {path}"}})
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
