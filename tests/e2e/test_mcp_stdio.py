@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,11 +18,19 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
+from lorebase.context import AppContext
+from lorebase.jobs import run_worker
+from lorebase.knowledge.runner import job_handler, worker_options
 from lorebase.settings import Settings
 from tests.e2e.conftest import LOREBASE
 from tests.factories import create_project, register_user
 
 pytestmark = pytest.mark.e2e
+
+DEPLOYS = (
+    "# Deploys\n\nProduction deploys happen on Tuesdays and must be approved by the release "
+    "captain. Staging deploys need no approval."
+)
 
 
 def _env(settings: Settings, data_dir: Path, token: str) -> dict[str, str]:
@@ -36,6 +45,8 @@ def _env(settings: Settings, data_dir: Path, token: str) -> dict[str, str]:
         "LOREBASE_DATA_DIR": str(data_dir),
         "LOREBASE_TOKEN": token,
         "ACCESS_LOG": "false",
+        # Jobs are run by the test's one-shot worker (`drain`), deterministically.
+        "LOREBASE_RUN_WORKER": "false",
     }
 
 
@@ -53,6 +64,12 @@ async def stdio_session(
         ):
             await session.initialize()
             yield session
+
+
+async def drain(ctx: AppContext) -> None:
+    """Run every queued job on the shared database, then return."""
+    options = worker_options(ctx, wait=False, concurrency=2)
+    await run_worker(ctx.db, handler=job_handler(ctx), options=options)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -76,7 +93,7 @@ def problem(result: CallToolResult) -> dict[str, Any]:
 
 
 async def test_stdio_tools_end_to_end(
-    settings: Settings, client: httpx.AsyncClient, tmp_path: Path
+    settings: Settings, ctx: AppContext, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     user = await register_user(client)
     token = user.headers["Authorization"].removeprefix("Bearer ")
@@ -117,6 +134,28 @@ async def test_stdio_tools_end_to_end(
         )
         assert todo["total"] == 2
 
+        accepted = structured(
+            await session.call_tool(
+                "ingest_text",
+                {"project_id": project["id"], "name": "deploys.md", "text": DEPLOYS},
+            )
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            job = structured(await session.call_tool("get_job", {"job_id": accepted["job_id"]}))
+            if job["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, f"job still {job['status']}"
+            await drain(ctx)
+        assert job["status"] == "succeeded", job["error"]
+        found = structured(
+            await session.call_tool(
+                "query_knowledge",
+                {"project_id": project["id"], "query_text": "who approves production deploys"},
+            )
+        )
+        assert "approved by the release captain" in found["results"][0]["chunk_text"]
+
 
 async def test_stdio_viewer_is_refused_writes(
     settings: Settings, client: httpx.AsyncClient, tmp_path: Path
@@ -135,10 +174,16 @@ async def test_stdio_viewer_is_refused_writes(
         listed = structured(await session.call_tool("list_tasks", {"project_id": project["id"]}))
         assert listed["total"] == 0
         refused = problem(
-            await session.call_tool("create_task", {"project_id": project["id"], "title": "x"})
+            await session.call_tool(
+                "ingest_text", {"project_id": project["id"], "name": "x.md", "text": "x"}
+            )
         )
         assert refused["status"] == 403
         assert refused["title"] == "Forbidden"
+        no_task = problem(
+            await session.call_tool("create_task", {"project_id": project["id"], "title": "x"})
+        )
+        assert no_task["status"] == 403
 
 
 async def test_stdio_bad_token_is_refused(settings: Settings, tmp_path: Path) -> None:

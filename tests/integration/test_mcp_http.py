@@ -20,6 +20,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from lorebase.context import AppContext
+from lorebase.jobs import run_worker
+from lorebase.knowledge.runner import job_handler, worker_options
 from lorebase.main import create_app
 from tests.factories import create_project, register_user
 
@@ -222,3 +224,104 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
     return [exc]
+
+
+async def drain(ctx: AppContext) -> None:
+    """Run every queued job, then return: a one-shot worker on the real queue (the app under
+    test shares the test context, so its lifespan starts no worker)."""
+    options = worker_options(ctx, wait=False, concurrency=2)
+    await run_worker(ctx.db, handler=job_handler(ctx), options=options)
+
+
+async def wait_for_job(
+    session: ClientSession, ctx: AppContext, job_id: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Poll `get_job` as an agent would, until the job is finished."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        job = structured(await session.call_tool("get_job", {"job_id": job_id}))
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, f"job still {job['status']}"
+        await drain(ctx)
+
+
+HANDBOOK = (
+    "# On-call\n\nThe on-call rotation changes every Monday at 10:00 UTC. The outgoing "
+    "engineer hands over open incidents in the #ops channel.\n\n# Holidays\n\nRequest "
+    "holidays at least two weeks ahead in the HR portal."
+)
+
+
+async def test_ingest_then_query_finds_the_text(
+    base_url: str, client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    owner = await register_user(client)
+    viewer = await register_user(client)
+    async with mcp_session(base_url, owner.headers) as session:
+        project = structured(await session.call_tool("create_project", {"name": "handbook"}))
+        accepted = structured(
+            await session.call_tool(
+                "ingest_text",
+                {"project_id": project["id"], "name": "handbook.md", "text": HANDBOOK},
+            )
+        )
+        assert {"document_id", "job_id", "status"} <= set(accepted)
+        assert accepted["status"] == "queued"
+        job = await wait_for_job(session, ctx, accepted["job_id"])
+        assert job["status"] == "succeeded", job["error"]
+        assert accepted["document_id"] in job["document_ids"]
+
+        answer = structured(
+            await session.call_tool(
+                "query_knowledge",
+                {
+                    "project_id": project["id"],
+                    "query_text": "when does the on-call rotation change",
+                },
+            )
+        )
+        assert answer["total_results"] >= 1
+        assert "every Monday at 10:00 UTC" in answer["results"][0]["chunk_text"]
+        assert answer["results"][0]["document_id"] == accepted["document_id"]
+
+        documents = structured(
+            await session.call_tool("list_documents", {"project_id": project["id"]})
+        )
+        assert [d["id"] for d in documents["items"]] == [accepted["document_id"]]
+        document = structured(
+            await session.call_tool("get_document", {"document_id": accepted["document_id"]})
+        )
+        assert document["content"] == HANDBOOK
+        rest = await client.get(
+            f"/api/v1/documents/{accepted['document_id']}", headers=owner.headers
+        )
+        assert rest.json() == document, "the tool returns the same JSON as the REST route"
+
+        private = problem(
+            await session.call_tool(
+                "ingest_url", {"project_id": project["id"], "url": "http://127.0.0.1:9/"}
+            )
+        )
+        assert private["status"] == 422, "loopback addresses need the explicit allow-list"
+
+        added = await client.put(
+            f"/api/v1/projects/{project['id']}/members/{viewer.id}",
+            json={"role": "viewer"},
+            headers=owner.headers,
+        )
+        assert added.status_code == 200, added.text
+
+    async with mcp_session(base_url, viewer.headers) as session:
+        found = structured(
+            await session.call_tool(
+                "query_knowledge", {"project_id": project["id"], "query_text": "holidays"}
+            )
+        )
+        assert "two weeks ahead" in found["results"][0]["chunk_text"]
+        refused = problem(
+            await session.call_tool(
+                "ingest_text", {"project_id": project["id"], "name": "x.md", "text": "x"}
+            )
+        )
+        assert refused["status"] == 403

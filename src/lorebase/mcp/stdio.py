@@ -7,17 +7,19 @@ serves: nothing that embedded PostgreSQL, Redis or Alembic print can corrupt the
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from pydantic import SecretStr
 
 from lorebase.auth.service import authenticate
 from lorebase.context import open_context
 from lorebase.embedded import DataDirLocked, start_services
 from lorebase.errors import AppError, ConfigurationError
+from lorebase.knowledge.runner import in_process_worker
 from lorebase.mcp.runtime import Caller, CallerResolver
 from lorebase.mcp.server import build_server
 from lorebase.migrate import upgrade_database
@@ -67,9 +69,13 @@ async def _stdio_resolver(settings: Settings, token: str) -> AsyncIterator[Calle
                 # Checked on every call: an expired token or a revoked key stops working.
                 return Caller(ctx=ctx, principal=await authenticate(ctx=ctx, credential=token))
 
-            yield resolve
+            # Like `serve`, run a job worker (unless LOREBASE_RUN_WORKER=0): ingestion then
+            # completes even when no server shares this database.
+            async with in_process_worker(ctx):
+                yield resolve
     finally:
-        await anyio.to_thread.run_sync(services.stop)
+        with anyio.CancelScope(shield=True):  # also on SIGTERM: never orphan embedded servers
+            await anyio.to_thread.run_sync(services.stop)
 
 
 def _startup_error(exc: BaseException) -> StdioStartupError | None:
@@ -83,6 +89,24 @@ def _startup_error(exc: BaseException) -> StdioStartupError | None:
     return None
 
 
+async def _serve_until_signalled(server: MCPServer[CallerResolver]) -> None:
+    """Serve until stdin closes (how MCP hosts end a stdio server). SIGTERM/SIGINT cancel the
+    server at once, so the lifespan stops embedded PostgreSQL/Redis and releases the data dir;
+    the process itself then ends when stdin closes, because the SDK reads stdin in a thread
+    that a signal cannot interrupt (hosts follow SIGTERM with SIGKILL anyway)."""
+    async with anyio.create_task_group() as group:
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(on_signal)
+        await server.run_stdio_async()
+        group.cancel_scope.cancel()
+
+
 def run_stdio(settings: Settings, *, token: str) -> str | None:
     """Serve MCP on stdin/stdout until the client disconnects; an error message if it cannot."""
     token = token.strip()
@@ -93,7 +117,7 @@ def run_stdio(settings: Settings, *, token: str) -> str | None:
         )
     server = build_server(lambda: _stdio_resolver(settings, token))
     try:
-        anyio.run(server.run_stdio_async)
+        anyio.run(_serve_until_signalled, server)
     except BaseException as exc:
         startup = _startup_error(exc)
         if startup is None:

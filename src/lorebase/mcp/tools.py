@@ -11,20 +11,30 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from lorebase.documents import service as documents
+from lorebase.documents.schemas import DocumentRead
+from lorebase.knowledge import service as knowledge
+from lorebase.knowledge.schemas import CrawlCreate, IngestAccepted, JobAccepted, JobRead
 from lorebase.mcp.runtime import Caller, invoke
 from lorebase.mcp.schemas import Page
 from lorebase.projects import service as projects
 from lorebase.projects.schemas import ProjectCreate, ProjectRead
+from lorebase.ratelimit import RateLimiter
+from lorebase.retrieval import service as retrieval
+from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
 from lorebase.tasks import service as tasks
 from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+FETCHES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
 Skip = Annotated[int, Field(ge=0, le=1_000_000, description="Items to skip (paging).")]
 Limit = Annotated[int, Field(ge=1, le=500, description="Items to return (paging).")]
 ProjectId = Annotated[UUID, Field(description="The project's id.")]
 TaskId = Annotated[UUID, Field(description="The task's id.")]
+DocumentId = Annotated[UUID, Field(description="The document's id.")]
+JobId = Annotated[UUID, Field(description="The job's id (from ingest_text or ingest_url).")]
 TaskIds = Annotated[
     list[UUID] | None,
     Field(max_length=100, description="Ids of tasks (same project) that must be done first."),
@@ -63,6 +73,156 @@ async def create_project(
         return await projects.create_project(ctx=caller.ctx, principal=caller.principal, data=data)
 
     return await invoke(ctx, "create_project", run)
+
+
+async def _limit(caller: Caller, bucket: str) -> None:
+    """The REST routes' rate limits, in the same per-user/per-key buckets."""
+    rate = {
+        "query": caller.ctx.settings.rate_limit_query,
+        "ingest": caller.ctx.settings.rate_limit_ingest,
+    }[bucket]
+    await RateLimiter(caller.ctx.cache).enforce(
+        name=bucket, who=caller.principal.rate_key, rate=rate
+    )
+
+
+async def ingest_text(
+    ctx: Context,
+    project_id: ProjectId,
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=500,
+            description="Document name; its extension picks the format (default Markdown).",
+        ),
+    ],
+    text: Annotated[str, Field(min_length=1, description="The content to remember.")],
+    tags: Tags = None,
+) -> Annotated[CallToolResult, IngestAccepted]:
+    """Store a text as a document and index it in the background. Returns {document_id, job_id,
+    status}: poll get_job(job_id) until `succeeded` before querying. The same name again adds a
+    new version; identical content already in the project is not indexed twice (job_id null)."""
+
+    async def run(caller: Caller) -> IngestAccepted:
+        await _limit(caller, "ingest")
+        return await knowledge.ingest_text(
+            ctx=caller.ctx,
+            principal=caller.principal,
+            project_id=project_id,
+            name=name,
+            text=text,
+            tags=tags,
+        )
+
+    return await invoke(ctx, "ingest_text", run)
+
+
+async def ingest_url(
+    ctx: Context,
+    project_id: ProjectId,
+    url: Annotated[str, Field(min_length=1, max_length=2048, description="http(s) start page.")],
+    max_depth: Annotated[
+        int, Field(ge=0, le=20, description="Links to follow from the start page; 0: only it.")
+    ] = 0,
+    max_pages: Annotated[
+        int | None, Field(ge=1, le=10_000, description="Stop after this many pages.")
+    ] = None,
+) -> Annotated[CallToolResult, JobAccepted]:
+    """Crawl a web page (and, with max_depth, the pages it links to on the same site) into the
+    project in the background; returns {job_id}: poll get_job. Private addresses are refused."""
+
+    async def run(caller: Caller) -> JobAccepted:
+        data = CrawlCreate(project_id=project_id, url=url, max_depth=max_depth, max_pages=max_pages)
+        await _limit(caller, "ingest")
+        return await knowledge.submit_crawl(ctx=caller.ctx, principal=caller.principal, data=data)
+
+    return await invoke(ctx, "ingest_url", run)
+
+
+async def get_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobRead]:
+    """An ingestion job: status (queued, running, succeeded, failed, cancelled), progress,
+    error and the documents it produced."""
+
+    async def run(caller: Caller) -> JobRead:
+        return await knowledge.get_job(ctx=caller.ctx, principal=caller.principal, job_id=job_id)
+
+    return await invoke(ctx, "get_job", run)
+
+
+async def list_documents(
+    ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = 50
+) -> Annotated[CallToolResult, Page[DocumentRead]]:
+    """List a project's documents, newest first (without their content)."""
+
+    async def run(caller: Caller) -> Page[DocumentRead]:
+        items, total = await documents.list_documents(
+            ctx=caller.ctx,
+            principal=caller.principal,
+            project_id=project_id,
+            skip=skip,
+            limit=limit,
+        )
+        return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
+
+    return await invoke(ctx, "list_documents", run)
+
+
+async def get_document(
+    ctx: Context,
+    document_id: DocumentId,
+    version: Annotated[
+        str | None, Field(description="A version like 1.2.0; default the latest.")
+    ] = None,
+) -> Annotated[CallToolResult, DocumentRead]:
+    """A document with its content (the latest version unless `version` is given)."""
+
+    async def run(caller: Caller) -> DocumentRead:
+        return await documents.get_document(
+            ctx=caller.ctx, principal=caller.principal, document_id=document_id, version=version
+        )
+
+    return await invoke(ctx, "get_document", run)
+
+
+async def query_knowledge(
+    ctx: Context,
+    project_id: ProjectId,
+    query_text: Annotated[
+        str, Field(min_length=1, max_length=4000, description="A question or keywords.")
+    ],
+    top_k: Annotated[int | None, Field(ge=1, le=100, description="Passages to return.")] = None,
+    use_hybrid_search: Annotated[
+        bool | None, Field(description="Add full-text search to vector search.")
+    ] = None,
+    use_re_ranking: Annotated[
+        bool | None, Field(description="Re-rank the candidates before cutting to top_k.")
+    ] = None,
+    use_agentic_rag: Annotated[
+        bool | None, Field(description="Also synthesize an answer with citations.")
+    ] = None,
+    filters: Annotated[
+        QueryFilters | None,
+        Field(description="Only passages of these document_ids / tags / types."),
+    ] = None,
+) -> Annotated[CallToolResult, QueryRead]:
+    """Search a project's knowledge: the most relevant passages (with document, version and
+    scores) and, with use_agentic_rag, an answer citing them. Unset flags use the defaults."""
+
+    async def run(caller: Caller) -> QueryRead:
+        query = QueryCreate(
+            project_id=project_id,
+            query_text=query_text,
+            top_k=top_k,
+            use_hybrid_search=use_hybrid_search,
+            use_re_ranking=use_re_ranking,
+            use_agentic_rag=use_agentic_rag,
+            filters=filters,
+        )
+        await _limit(caller, "query")
+        return await retrieval.run_query(ctx=caller.ctx, principal=caller.principal, query=query)
+
+    return await invoke(ctx, "query_knowledge", run)
 
 
 def _sent_arguments(ctx: Context) -> set[str]:
@@ -161,6 +321,12 @@ async def update_task(
 TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations]] = [
     (list_projects, READ_ONLY),
     (create_project, WRITES),
+    (ingest_text, WRITES),
+    (ingest_url, FETCHES),
+    (get_job, READ_ONLY),
+    (query_knowledge, READ_ONLY),
+    (list_documents, READ_ONLY),
+    (get_document, READ_ONLY),
     (list_tasks, READ_ONLY),
     (create_task, WRITES),
     (update_task, WRITES),
