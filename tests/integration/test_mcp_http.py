@@ -25,6 +25,20 @@ from lorebase.knowledge.runner import job_handler, worker_options
 from lorebase.main import create_app
 from tests.factories import create_project, register_user
 
+SPEC_TOOLS = {
+    "list_projects",
+    "create_project",
+    "ingest_text",
+    "ingest_url",
+    "get_job",
+    "query_knowledge",
+    "list_documents",
+    "get_document",
+    "list_tasks",
+    "create_task",
+    "update_task",
+}
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -86,7 +100,17 @@ async def test_lists_tools_and_creates_project(base_url: str, client: httpx.Asyn
     user = await register_user(client)
     async with mcp_session(base_url, user.headers) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-        assert {"list_projects", "create_project"} <= set(tools)
+        assert set(tools) == SPEC_TOOLS
+        for tool in tools.values():
+            assert tool.input_schema["type"] == "object", tool.name
+            assert tool.output_schema is not None, f"{tool.name} has no structured output"
+            assert tool.description, tool.name
+        assert tools["list_projects"].annotations is not None
+        assert tools["list_projects"].annotations.read_only_hint is True
+        assert set(tools["query_knowledge"].input_schema["required"]) == {
+            "project_id",
+            "query_text",
+        }
         assert tools["create_project"].input_schema["required"] == ["name"]
         assert tools["create_project"].output_schema is not None
 
@@ -271,6 +295,8 @@ async def test_ingest_then_query_finds_the_text(
         job = await wait_for_job(session, ctx, accepted["job_id"])
         assert job["status"] == "succeeded", job["error"]
         assert accepted["document_id"] in job["document_ids"]
+        rest_job = await client.get(f"/api/v1/jobs/{job['id']}", headers=owner.headers)
+        assert rest_job.json() == job, "get_job returns the same JSON as GET /jobs/{id}"
 
         answer = structured(
             await session.call_tool(
