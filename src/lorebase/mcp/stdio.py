@@ -23,6 +23,7 @@ from lorebase.knowledge.runner import in_process_worker
 from lorebase.mcp.runtime import Caller, CallerResolver
 from lorebase.mcp.server import build_server
 from lorebase.migrate import upgrade_database
+from lorebase.providers.registry import check_providers
 from lorebase.settings import Settings
 
 log = logging.getLogger("lorebase.mcp")
@@ -44,6 +45,8 @@ def _locked_message(exc: DataDirLocked) -> str:
 @asynccontextmanager
 async def _stdio_resolver(settings: Settings, token: str) -> AsyncIterator[CallerResolver]:
     try:
+        # Providers first: a missing key or unknown name fails before anything is started.
+        check_providers(settings)
         services = await anyio.to_thread.run_sync(start_services, settings)
     except DataDirLocked as exc:
         raise StdioStartupError(_locked_message(exc)) from None
