@@ -120,6 +120,14 @@ def serve(
             access_log=False,
             proxy_headers=False,
             server_header=False,
+            # uvloop + httptools, named so a missing extra fails loudly instead of silently
+            # serving on the slower pure-Python stack.
+            loop="uvloop",
+            http="httptools",
+            # With --workers, uvicorn kills a worker that does not answer its ping within this
+            # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
+            # model warm-up) on a busy 2-core machine, which then restarts workers forever.
+            timeout_worker_healthcheck=60,
         )
 
 

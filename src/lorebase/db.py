@@ -15,10 +15,13 @@ Conn = AsyncConnection[DictRow]
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
+    # Autocommit is set here, not in the pool's connect kwargs: procrastinate's LISTEN
+    # connection reuses those kwargs and adds its own `autocommit=True` (a TypeError that
+    # stopped the job worker of `lorebase serve`).
+    await conn.set_autocommit(True)
     await register_vector_async(conn)
     # Filtered HNSW searches keep scanning until top-k rows pass the filter (pgvector >= 0.8).
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
-    await conn.commit()
 
 
 class Database:
@@ -32,7 +35,7 @@ class Database:
             max_size=max_size,
             open=False,
             configure=_configure,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={"row_factory": dict_row},
             timeout=10.0,
         )
 

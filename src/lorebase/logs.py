@@ -5,21 +5,37 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _REDACT = ("password", "token", "secret", "authorization", "api_key", "key_hash")
+# Attributes every LogRecord has; only the others (a call's `extra`) can carry a secret.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+}
+
+
+@lru_cache(maxsize=4096)
+def _is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _REDACT)
 
 
 class _RequestIdFilter(logging.Filter):
+    # Runs for every record, the access log line of every request included: it looks only at
+    # the `extra` names and remembers its verdict per name (py-spy, bench/RESULTS.md).
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        for name in list(record.__dict__):
-            if any(word in name.lower() for word in _REDACT):
-                record.__dict__[name] = "[redacted]"
+        attributes = record.__dict__
+        for name in attributes.keys() - _STANDARD:
+            if _is_secret_name(name):
+                attributes[name] = "[redacted]"
         return True
 
 
@@ -27,7 +43,8 @@ def configure_logging(level: str = "INFO") -> None:
     """One JSON line per record on stderr; idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
-    formatter: Any = JsonFormatter(
+    # orjson encodes a record in about half the time of the stdlib json encoder.
+    formatter: Any = OrjsonFormatter(
         "{asctime}{levelname}{name}{message}",
         style="{",
         rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},

@@ -16,7 +16,9 @@ from lorebase.errors import Unauthorized
 from lorebase.ratelimit import RateLimiter
 
 
-def get_context(request: Request) -> AppContext:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` in the
+# thread pool, a thread hand-off per request that cost ~10% of a read (py-spy, bench/RESULTS.md).
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -57,7 +59,7 @@ class Pagination(BaseModel):
     limit: int
 
 
-def get_pagination(
+async def get_pagination(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Pagination:

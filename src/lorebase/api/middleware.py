@@ -46,6 +46,22 @@ def _route_of(scope: Scope) -> str:
     return template
 
 
+_Series = tuple[Any, Any]
+# Labelled children of REQUESTS and LATENCY by (method, route, status): `.labels()` takes a
+# lock and builds a key on every call, and every request would pay it twice.
+_series: dict[tuple[str, str, int], _Series] = {}
+
+
+def _series_of(method: str, route: str, status: int) -> _Series:
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        code = str(status)
+        series = (REQUESTS.labels(method, route, code), LATENCY.labels(method, route, code))
+        _series[key] = series
+    return series
+
+
 class RequestContextMiddleware:
     """Honours or makes `X-Request-ID`, echoes it, logs one access line and counts the request."""
 
@@ -89,8 +105,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_of(scope)
             method = scope["method"]
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route, str(status)).observe(elapsed)
+            counter, histogram = _series_of(method, route, status)
+            counter.inc()
+            histogram.observe(elapsed)
             if self.access_log:
                 log.info(
                     "request",

@@ -96,19 +96,31 @@ class ApiClient:
         result = self._check(response, 200, 202)
         return result if isinstance(result, list) else [result]
 
-    def wait_for_jobs(self, job_ids: list[str], *, timeout: float) -> list[dict[str, Any]]:
-        """Poll `/jobs/{id}` until every job has finished; the final states."""
-        pending = set(job_ids)
-        final: dict[str, dict[str, Any]] = {}
+    def wait_for_jobs(
+        self, job_ids: list[str], *, timeout: float, stall: float
+    ) -> list[dict[str, Any]]:
+        """Poll `/jobs/{id}` (the oldest unfinished job first) until every job has finished;
+        fails when nothing progressed for `stall` seconds or after `timeout`."""
+        final: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise ApiError(f"{len(pending)} ingestion job(s) still running after {timeout}s")
-            for job_id in list(pending):
+        last_change = time.monotonic()
+        last_seen: tuple[str, Any] | None = None
+        for job_id in job_ids:
+            while True:
                 job = self.get(f"/jobs/{job_id}")
                 if job["status"] in ("succeeded", "failed", "cancelled"):
-                    final[job_id] = job
-                    pending.discard(job_id)
-            if pending:
-                time.sleep(0.25)
-        return [final[job_id] for job_id in job_ids]
+                    final.append(job)
+                    last_change = time.monotonic()
+                    break
+                seen = (job["status"], job.get("progress"))
+                if seen != last_seen:
+                    last_seen, last_change = seen, time.monotonic()
+                now = time.monotonic()
+                if now > deadline or now - last_change > stall:
+                    raise ApiError(
+                        f"ingestion stalled: job {job_id} is {job['status']} "
+                        f"(progress {job.get('progress')}) after {now - last_change:.0f}s "
+                        f"without change; {len(job_ids) - len(final)} job(s) unfinished"
+                    )
+                time.sleep(0.2)
+        return final

@@ -10,7 +10,7 @@ from typing import Any
 from lorebase.bench import corpus
 from lorebase.bench.client import ApiClient
 from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
-from lorebase.bench.server import Memory, MemorySampler, ServeProcess
+from lorebase.bench.server import Memory, MemorySampler, ServeProcess, cpu_delta
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Sizes:
     queries_per_scenario: int
     recall_queries: int
     ef_values: tuple[int, ...]
+    ingest_timeout: float = 900.0
+    ingest_stall: float = 120.0
     read_connections: int = 32
     search_connections: int = 16
 
@@ -44,6 +46,8 @@ QUICK = Sizes(
     queries_per_scenario=1_500,
     recall_queries=20,
     ef_values=(40, 100),
+    ingest_timeout=180.0,
+    ingest_stall=60.0,
 )
 DEFAULT = Sizes(
     projects=100,
@@ -117,6 +121,7 @@ class CorpusSeed:
     jobs_failed: int
     memory_peak: Memory | None
     server_cpu_s: float
+    server_cpu_by_process: dict[str, float]
     filled_to: int = 0
     fill: dict[str, Any] = field(default_factory=dict)
 
@@ -203,7 +208,9 @@ class Bench:
                 generator=self.generator,
                 wrk_path=self.wrk_path,
             )
-        result.server_cpu_s = round(self.server.cpu_seconds() - cpu_before, 2)
+        spent = cpu_delta(cpu_before, self.server.cpu_seconds())
+        result.server_cpu_s = spent["total"]
+        result.details["server_cpu_s_by_process"] = spent
         result.loadavg_after = round(os.getloadavg()[0], 2)
         result.memory_peak = sampler.peak or self.server.memory()
         result.load = load

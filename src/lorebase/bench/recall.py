@@ -7,10 +7,9 @@ import uuid
 from typing import Any
 
 import numpy as np
-from psycopg import sql
 
 from lorebase.bench import repository
-from lorebase.retrieval.repository import set_ef_search, vector_candidates
+from lorebase.retrieval.repository import filter_sql, set_ef_search, vector_candidates
 
 Matrix = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -74,6 +73,10 @@ async def measure_recall(
             latencies: list[float] = []
             for q, expected in zip(queries, truth_ids, strict=True):
                 began = time.perf_counter()
+                params: dict[str, Any] = {}
+                no_filters = filter_sql(
+                    document_ids=None, tags=None, types=None, metadata=None, params=params
+                )
                 async with conn.transaction():
                     await set_ef_search(conn, ef_search=ef)
                     found = await vector_candidates(
@@ -83,8 +86,8 @@ async def measure_recall(
                         dim=dim,
                         query_vector=q,
                         limit=k,
-                        filters=sql.SQL(""),
-                        params={},
+                        filters=no_filters,
+                        params=params,
                     )
                 latencies.append((time.perf_counter() - began) * 1000)
                 hits += len({row_id for row_id, _ in found} & expected)

@@ -7,12 +7,14 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import orjson
@@ -101,13 +103,13 @@ def run_bench(options: Options) -> dict[str, Any]:
     }
     results: list[ScenarioResult] = []
     began = time.perf_counter()
-    started = time.perf_counter()
-    server.start()
-    report["server"]["startup_seconds"] = round(time.perf_counter() - started, 1)
-    time.sleep(1.0)
-    report["server"]["memory_idle_after_start"] = asdict(server.memory())
     api = ApiClient(server.url)
     try:
+        started = time.perf_counter()
+        server.start()
+        report["server"]["startup_seconds"] = round(time.perf_counter() - started, 1)
+        time.sleep(1.0)
+        report["server"]["memory_idle_after_start"] = asdict(server.memory())
         api.register_and_login("bench-user", "bench password 0123456789")
         bench = Bench(
             sizes=sizes,
@@ -219,9 +221,17 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
 
 
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(options: Options, *, out: TextIO = sys.stdout) -> int:
     """Run, print the table, write the JSON; exit status 1 when a scenario failed."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the server and its embedded
+    # PostgreSQL / Redis are stopped and the data dir removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     report = run_bench(options)
     path = options.json_path or Path(report["run_dir"]) / "report.json"
     write_report(report, path)

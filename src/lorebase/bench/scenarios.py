@@ -66,6 +66,7 @@ def ingest(bench: Bench, result: ScenarioResult) -> None:
     ratio = ingest_rate / raw_rate
     result.memory_peak = seed.memory_peak
     result.server_cpu_s = round(seed.server_cpu_s, 2)
+    result.details["server_cpu_s_by_process"] = seed.server_cpu_by_process
     result.details.update(
         {
             "documents": seed.documents,

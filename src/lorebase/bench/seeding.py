@@ -15,7 +15,7 @@ import numpy as np
 
 from lorebase.bench import corpus, repository
 from lorebase.bench.context import Bench, CorpusSeed
-from lorebase.bench.server import MemorySampler
+from lorebase.bench.server import MemorySampler, cpu_delta
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,11 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
                 pool.map(lambda d: bench.api.upload(project["id"], d.name, d.text), docs)
             )
         job_ids = [item["job_id"] for items in accepted for item in items if item.get("job_id")]
-        jobs = bench.api.wait_for_jobs(job_ids, timeout=1800)
+        jobs = bench.api.wait_for_jobs(
+            job_ids, timeout=bench.sizes.ingest_timeout, stall=bench.sizes.ingest_stall
+        )
     seconds = time.perf_counter() - started
-    cpu = bench.server.cpu_seconds() - cpu_before
+    cpu = cpu_delta(cpu_before, bench.server.cpu_seconds())
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
         log.warning("%d ingestion jobs did not succeed: %s", len(failed), failed[0].get("error"))
@@ -98,7 +100,8 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
         ingest_seconds=seconds,
         jobs_failed=len(failed),
         memory_peak=sampler.peak,
-        server_cpu_s=cpu,
+        server_cpu_s=cpu["total"],
+        server_cpu_by_process=cpu,
     )
     return bench.corpus
 

@@ -83,17 +83,40 @@ def _kb_fields(path: Path, names: tuple[str, ...]) -> dict[str, int]:
     return values
 
 
-def tree_cpu_seconds(roots: list[int]) -> float:
-    """User + system CPU time consumed so far by `roots` and their live descendants."""
-    ticks = 0
+def _kind(pid: int) -> str:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "other"
+    if comm.startswith(("postgres", "postmaster")):
+        return "postgres"
+    if comm.startswith("redis"):
+        return "redis"
+    return "python" if comm.startswith(("python", "lorebase")) else "other"
+
+
+def tree_cpu_seconds(roots: list[int]) -> dict[str, float]:
+    """User + system CPU seconds consumed so far by `roots` and their live descendants, by
+    kind of process (python, postgres, redis, other)."""
+    ticks: dict[str, int] = {}
     for pid in process_tree(roots):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        kind = _kind(pid)
+        ticks[kind] = ticks.get(kind, 0) + int(fields[11]) + int(fields[12])  # utime, stime
+    hz = os.sysconf("SC_CLK_TCK")
+    return {kind: n / hz for kind, n in ticks.items()}
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds spent between two `tree_cpu_seconds` readings, by kind and in total."""
+    kinds = set(before) | set(after)
+    delta = {k: round(max(0.0, after.get(k, 0.0) - before.get(k, 0.0)), 2) for k in kinds}
+    delta["total"] = round(sum(delta.values()), 2)
+    return delta
 
 
 def tree_memory(roots: list[int]) -> Memory:
@@ -178,7 +201,7 @@ class ServeProcess:
     def memory(self) -> Memory:
         return tree_memory(self.roots())
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self) -> dict[str, float]:
         return tree_cpu_seconds(self.roots())
 
     def start(self, *, timeout: float = 180.0) -> None:
@@ -227,3 +250,30 @@ class ServeProcess:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+        self._stop_leftovers()
+
+    def _stop_leftovers(self) -> None:
+        """Stop this data dir's embedded PostgreSQL / Redis if serve died without doing so."""
+        pids: list[tuple[int, signal.Signals]] = []
+        found = postmaster(self.data_dir / "postgres")
+        if found is not None:
+            pids.append((found[0], signal.SIGINT))  # PostgreSQL's "fast" shutdown
+        with contextlib.suppress(OSError, ValueError):
+            pids.append((int((self.data_dir / "redis" / "redis.pid").read_text()), signal.SIGTERM))
+        # A pid file may be stale and its pid reused: only signal a process whose working
+        # directory is this data dir's (PostgreSQL and Redis both chdir into theirs).
+        pids = [(pid, sig) for pid, sig in pids if self._runs_in_data_dir(pid)]
+        for pid, sig in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 20
+        for pid, _ in pids:
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                time.sleep(0.1)
+
+    def _runs_in_data_dir(self, pid: int) -> bool:
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            return False
+        return cwd.is_relative_to(self.data_dir.resolve())
