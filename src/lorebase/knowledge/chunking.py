@@ -128,10 +128,15 @@ class _Chunker:
             start = low
 
     def _pack(
-        self, pieces: list[tuple[int, int]], fallback: Callable[[int, int], list[tuple[int, int]]]
+        self,
+        pieces: list[tuple[int, int]],
+        fallback: Callable[[int, int], list[tuple[int, int]]],
+        budget: int | None = None,
     ) -> Iterator[tuple[int, int, int]]:
-        """Greedily join consecutive pieces up to the budget; oversize pieces use `fallback`."""
+        """Greedily join consecutive pieces up to `budget` tokens (default the chunk size);
+        pieces over the chunk size go through `fallback`."""
         text = self.doc.text
+        budget = budget or self.config.max_tokens
         current: tuple[int, int] | None = None
         current_tokens = 0
         for start, end in pieces:
@@ -142,7 +147,7 @@ class _Chunker:
                     current, current_tokens = None, 0
                 yield from self._pack_fallback(start, end, fallback)
                 continue
-            if current is not None and current_tokens + tokens <= self.config.max_tokens:
+            if current is not None and current_tokens + tokens <= budget:
                 current = (current[0], end)
                 current_tokens += tokens
             else:
@@ -164,7 +169,9 @@ class _Chunker:
     def _split_text(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
         sentences = list(self._spans(start, end, _SENTENCE_END))
         words = re.compile(r"\s+")
-        yield from self._pack(sentences, lambda a, b: list(self._spans(a, b, words)))
+        # Leave room for the overlap the next chunk carries over from this one.
+        budget = max(1, self.config.max_tokens - self.config.overlap_tokens)
+        yield from self._pack(sentences, lambda a, b: list(self._spans(a, b, words)), budget)
 
     def _split_code(
         self, start: int, end: int, language: str | None, depth: int = 0

@@ -2,8 +2,8 @@
 
 robots.txt is honoured (unless the request says otherwise), including Crawl-delay; pages come
 from links up to `max_depth`, from sitemap.xml and from llms.txt; llms.txt and llms-full.txt
-are indexed themselves when present. Only the start page's site is crawled (its host, with or
-without `www.`). Each host gets a small number of concurrent requests spaced by a delay.
+are indexed themselves when present. Only the start page's site is crawled (its host and
+port, with or without `www.`). Each host gets a few concurrent requests spaced by a delay.
 Every fetch goes through the SSRF guard; redirects are followed one hop at a time so each hop
 is checked for scope, robots.txt and address. Pages with the same content are indexed once,
 and re-crawling only re-indexes pages whose content changed.
@@ -87,8 +87,12 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
 
 
 def site_of(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
+    """The crawl scope: host and port, `www.` ignored (http and https are the same site)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    host = host[4:] if host.startswith("www.") else host
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 @dataclass(frozen=True, slots=True)
