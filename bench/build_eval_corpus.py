@@ -14,7 +14,6 @@ import json
 import re
 import sys
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 MAX_CHARS = 1800
@@ -105,9 +104,7 @@ def build() -> list[dict[str, str]]:
                 if len(piece) < 120:  # a heading or a stray line: nothing to retrieve
                     continue
                 number += 1
-                docs.append(
-                    {"_id": f"{topic}-{number}", "title": heading or topic, "text": piece}
-                )
+                docs.append({"_id": f"{topic}-{number}", "title": heading or topic, "text": piece})
     return docs
 
 

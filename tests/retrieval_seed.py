@@ -82,11 +82,13 @@ async def seed_new_version(
     version: str,
     chunks: Sequence[str],
 ) -> SeededDocument:
-    """A new latest version of a document (the old version's chunks stay, unsearchable)."""
+    """A new latest version of a document; like the ingestion pipeline, its chunks replace
+    the old version's in one transaction and the corpus generation moves."""
     vectors = await embed_texts(db=None, embedder=ctx.embedder, texts=list(chunks))
     content = "\n\n".join(chunks)
     async with ctx.db.transaction() as conn:
         version_id = await _insert_version(conn, document_id, version, content)
+        await conn.execute("DELETE FROM knowledge_items WHERE document_id = %s", (document_id,))
         chunk_ids = await _insert_chunks(
             ctx, conn, project_id, document_id, version_id, chunks, vectors, None
         )

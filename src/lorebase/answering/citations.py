@@ -104,10 +104,27 @@ def _best_sentence(passage: str, claim: str) -> str | None:
     return best[:MAX_QUOTE_CHARS]
 
 
+_LEADING_MARKERS = re.compile(r"^((?:\s*\[\d{1,3}\])+)\s*")
+
+
+def _cited_sentences(answer: str) -> list[str]:
+    """Sentences of the answer; markers written after a sentence's full stop ("... call. [1]")
+    belong to the sentence before them."""
+    sentences: list[str] = []
+    for sentence in split_sentences(answer):
+        match = _LEADING_MARKERS.match(sentence)
+        if match and sentences:
+            sentences[-1] += " " + match.group(1).strip()
+            sentence = sentence[match.end() :]
+        if sentence.strip():
+            sentences.append(sentence)
+    return sentences
+
+
 def _claims(answer: str) -> list[tuple[str, list[int]]]:
     """(claim text without markers, cited numbers) for each sentence that cites."""
     claims: list[tuple[str, list[int]]] = []
-    for sentence in split_sentences(answer):
+    for sentence in _cited_sentences(answer):
         numbers = [int(n) for n in _MARKER.findall(sentence)]
         if numbers:
             claims.append((sentence, numbers))

@@ -52,6 +52,7 @@ class Dataset:
     corpus: dict[str, tuple[str, str]]  # id -> (title, text)
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    kinds: dict[str, str] = field(default_factory=dict)  # query id -> metadata.kind, if any
 
 
 def load_dataset(path: Path) -> Dataset:
@@ -63,11 +64,15 @@ def load_dataset(path: Path) -> Dataset:
                 row = json.loads(line)
                 corpus[str(row["_id"])] = (str(row.get("title") or ""), str(row["text"]))
     queries: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     with (path / "queries.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 row = json.loads(line)
                 queries[str(row["_id"])] = str(row["text"])
+                kind = (row.get("metadata") or {}).get("kind")
+                if isinstance(kind, str):
+                    kinds[str(row["_id"])] = kind
     qrels: dict[str, dict[str, int]] = {}
     with (path / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
         for number, line in enumerate(handle):
@@ -78,7 +83,7 @@ def load_dataset(path: Path) -> Dataset:
                 qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
     # Only judged queries count (BEIR convention).
     queries = {qid: text for qid, text in queries.items() if qid in qrels}
-    return Dataset(corpus=corpus, queries=queries, qrels=qrels)
+    return Dataset(corpus=corpus, queries=queries, qrels=qrels, kinds=kinds)
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
@@ -120,6 +125,7 @@ class ModeResult:
     mrr_at_10: float
     p50_ms: float
     p95_ms: float
+    ndcg_at_10_by_kind: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -138,15 +144,17 @@ class EvalReport:
         return asdict(self)
 
     def table(self) -> str:
+        kinds = sorted({k for m in self.modes for k in m.ndcg_at_10_by_kind})
         header = (
             f"{'mode':<15}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}"
-            f"{'p50 ms':>9}{'p95 ms':>9}"
+            f"{'p50 ms':>9}{'p95 ms':>9}" + "".join(f"{'nDCG@10 ' + k:>22}" for k in kinds)
         )
         lines = [header, "-" * len(header)]
         for m in self.modes:
             lines.append(
                 f"{m.mode:<15}{m.ndcg_at_10:>9.3f}{m.recall_at_10:>8.3f}{m.recall_at_100:>8.3f}"
                 f"{m.mrr_at_10:>8.3f}{m.p50_ms:>9.1f}{m.p95_ms:>9.1f}"
+                + "".join(f"{m.ndcg_at_10_by_kind.get(k, 0.0):>22.3f}" for k in kinds)
             )
         return "\n".join(lines)
 
@@ -165,25 +173,28 @@ def _document_text(title: str, text: str) -> str:
     return f"# {title}\n\n{text}" if title else text
 
 
-async def evaluate(
-    ctx: AppContext,
-    *,
-    dataset_dir: Path,
-    modes: Sequence[str] = tuple(MODES),
-    on_progress: Callable[[str], None] | None = None,
-) -> EvalReport:
-    """Ingest the dataset into a temporary project, run every query in every mode, report
-    metrics and latency; the project is deleted afterwards."""
-    say = on_progress or (lambda _message: None)
-    dataset = load_dataset(dataset_dir)
+@dataclass
+class Ingested:
+    principal: Principal
+    project_id: uuid.UUID
+    doc_of: dict[uuid.UUID, str]  # document id -> corpus id
+    chunks: int
+    seconds: float
+
+
+async def ingest_dataset(
+    ctx: AppContext, *, dataset: Dataset, name: str, say: Callable[[str], None]
+) -> Ingested:
+    """A temporary owner and project holding the corpus, ingested through the pipeline
+    (one markdown document per corpus entry, its title as the heading)."""
     principal = await _temporary_owner(ctx)
     project = await create_project(
-        ctx=ctx, principal=principal, data=ProjectCreate(name=f"eval {dataset_dir.name}")
+        ctx=ctx, principal=principal, data=ProjectCreate(name=f"eval {name}")
     )
+    say(f"ingesting {len(dataset.corpus)} documents")
+    started = time.perf_counter()
+    doc_of: dict[uuid.UUID, str] = {}
     try:
-        say(f"ingesting {len(dataset.corpus)} documents")
-        started = time.perf_counter()
-        doc_of: dict[uuid.UUID, str] = {}
         for corpus_id, (title, text) in dataset.corpus.items():
             body = _document_text(title, text)
             document_id, _ = await upsert_source_document(
@@ -204,40 +215,81 @@ async def evaluate(
                 progress=NullProgress(),
             )
             doc_of[document_id] = corpus_id
-        ingest_seconds = time.perf_counter() - started
-        access = await get_project_for(
-            ctx.db, principal=principal, project_id=project.id, permission=Permission.READ
-        )
-        target = target_of(access)
         async with ctx.db.connection() as conn:
             chunks = await repository.count_items(conn, project_id=project.id)
-        results: list[ModeResult] = []
-        for label in modes:
-            mode, rerank = MODES[label]
-            say(f"running {len(dataset.queries)} queries: {label}")
-            results.append(await _run_mode(ctx, label, mode, rerank, target, dataset, doc_of))
-        return EvalReport(
-            dataset=str(dataset_dir),
-            documents=len(dataset.corpus),
-            chunks=chunks,
-            queries=len(dataset.queries),
-            ingest_seconds=round(ingest_seconds, 2),
-            embedding_model=ctx.embedder.model_id,
-            settings={
-                "retrieval_candidates": ctx.settings.retrieval_candidates,
-                "rrf_k": ctx.settings.rrf_k,
-                "hybrid_vector_weight": ctx.settings.hybrid_vector_weight,
-                "hybrid_fulltext_weight": ctx.settings.hybrid_fulltext_weight,
-                "fulltext_operator": ctx.settings.fulltext_operator,
-                "fulltext_rank": ctx.settings.fulltext_rank,
-                "rerank_candidates": ctx.settings.rerank_candidates,
-                "hnsw_ef_search": ctx.settings.hnsw_ef_search,
-                "reranker": ctx.settings.reranker,
-            },
-            modes=results,
-        )
-    finally:
+    except BaseException:
         await delete_project(ctx=ctx, principal=principal, project_id=project.id)
+        raise
+    return Ingested(principal, project.id, doc_of, chunks, time.perf_counter() - started)
+
+
+async def run_modes(
+    ctx: AppContext,
+    *,
+    ingested: Ingested,
+    dataset: Dataset,
+    modes: Sequence[str],
+    say: Callable[[str], None],
+) -> list[ModeResult]:
+    """Every query in every mode, with the current `ctx.settings`."""
+    access = await get_project_for(
+        ctx.db,
+        principal=ingested.principal,
+        project_id=ingested.project_id,
+        permission=Permission.READ,
+    )
+    target = target_of(access)
+    results: list[ModeResult] = []
+    for label in modes:
+        mode, rerank = MODES[label]
+        say(f"running {len(dataset.queries)} queries: {label}")
+        results.append(await _run_mode(ctx, label, mode, rerank, target, dataset, ingested.doc_of))
+    return results
+
+
+def settings_summary(ctx: AppContext) -> dict[str, Any]:
+    s = ctx.settings
+    return {
+        "retrieval_candidates": s.retrieval_candidates,
+        "rrf_k": s.rrf_k,
+        "hybrid_vector_weight": s.hybrid_vector_weight,
+        "hybrid_fulltext_weight": s.hybrid_fulltext_weight,
+        "fulltext_operator": s.fulltext_operator,
+        "fulltext_rank": s.fulltext_rank,
+        "rerank_candidates": s.rerank_candidates,
+        "hnsw_ef_search": s.hnsw_ef_search,
+        "reranker": s.reranker,
+        "llm_provider": s.llm_provider,
+        "rerank_model_path": str(s.rerank_model_path) if s.rerank_model_path else None,
+    }
+
+
+async def evaluate(
+    ctx: AppContext,
+    *,
+    dataset_dir: Path,
+    modes: Sequence[str] = tuple(MODES),
+    on_progress: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Ingest the dataset into a temporary project, run every query in every mode, report
+    metrics and latency; the project is deleted afterwards."""
+    say = on_progress or (lambda _message: None)
+    dataset = load_dataset(dataset_dir)
+    ingested = await ingest_dataset(ctx, dataset=dataset, name=dataset_dir.name, say=say)
+    try:
+        results = await run_modes(ctx, ingested=ingested, dataset=dataset, modes=modes, say=say)
+    finally:
+        await delete_project(ctx=ctx, principal=ingested.principal, project_id=ingested.project_id)
+    return EvalReport(
+        dataset=str(dataset_dir),
+        documents=len(dataset.corpus),
+        chunks=ingested.chunks,
+        queries=len(dataset.queries),
+        ingest_seconds=round(ingested.seconds, 2),
+        embedding_model=ctx.embedder.model_id,
+        settings=settings_summary(ctx),
+        modes=results,
+    )
 
 
 async def _run_mode(
@@ -255,6 +307,7 @@ async def _run_mode(
     r100: list[float] = []
     mrr: list[float] = []
     warnings: list[str] = []
+    by_kind: dict[str, list[float]] = {}
     for qid, text in dataset.queries.items():
         started = time.perf_counter()
         outcome = await search(
@@ -275,6 +328,8 @@ async def _run_mode(
                 ranked.append(corpus_id)
         relevant = dataset.qrels[qid]
         ndcg.append(ndcg_at_k(ranked, relevant, 10))
+        if qid in dataset.kinds:
+            by_kind.setdefault(dataset.kinds[qid], []).append(ndcg[-1])
         r10.append(recall_at_k(ranked, relevant, 10))
         r100.append(recall_at_k(ranked, relevant, 100))
         mrr.append(mrr_at_k(ranked, relevant, 10))
@@ -287,5 +342,6 @@ async def _run_mode(
         mrr_at_10=round(statistics.fmean(mrr), 4),
         p50_ms=round(percentile(latencies, 50), 1),
         p95_ms=round(percentile(latencies, 95), 1),
+        ndcg_at_10_by_kind={k: round(statistics.fmean(v), 4) for k, v in sorted(by_kind.items())},
         warnings=warnings,
     )

@@ -1,7 +1,51 @@
-"""Routes for /rag (filled in by its issue)."""
+"""`POST /rag/query`: JSON, or typed server-sent events with `Accept: text/event-stream`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-router = APIRouter(tags=["rag"])
+import orjson
+from fastapi import APIRouter, Header
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from lorebase.api.deps import ContextDep, PrincipalDep, QueryRateLimit
+from lorebase.retrieval import service
+from lorebase.retrieval.schemas import QueryCreate, QueryEvent, QueryRead
+
+router = APIRouter(prefix="/rag", tags=["rag"])
+
+STREAM_DOC = (
+    "With `Accept: text/event-stream` the answer streams as typed events: `results` (the "
+    "passages), `delta` (answer text, agentic only), `citations` (agentic only), then `done` "
+    "(query id, warnings, timings) — or `error` as the last event."
+)
+
+
+def _wants_stream(accept: str | None) -> bool:
+    return accept is not None and "text/event-stream" in accept.lower()
+
+
+async def _sse(events: AsyncIterator[QueryEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for item in events:
+        yield ServerSentEvent(data=orjson.dumps(item.data).decode(), event=item.event)
+
+
+@router.post(
+    "/query",
+    response_model=QueryRead,
+    summary="Query a project's knowledge",
+    description=STREAM_DOC,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def query_knowledge(
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    _limit: QueryRateLimit,
+    body: QueryCreate,
+    accept: Annotated[str | None, Header()] = None,
+) -> QueryRead | EventSourceResponse:
+    if _wants_stream(accept):
+        events = await service.stream_query(ctx=ctx, principal=principal, query=body)
+        return EventSourceResponse(_sse(events), headers={"X-Accel-Buffering": "no"})
+    return await service.run_query(ctx=ctx, principal=principal, query=body)
