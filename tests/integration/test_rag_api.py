@@ -21,6 +21,7 @@ from tokenizers import Tokenizer
 from lorebase.context import AppContext
 from lorebase.main import create_app
 from lorebase.providers.embeddings.local import TOKENIZER_PATH
+from lorebase.retrieval.vector import query_embedding_key
 from tests.factories import create_project, register_user
 from tests.retrieval_seed import seed_document, seed_new_version
 
@@ -451,3 +452,31 @@ async def test_a_failing_reranker_keeps_the_order_and_warns(
         broken_reranker_client, kb, query, top_k=4, use_hybrid_search=True, use_re_ranking=True
     )
     assert again["cached"] is False
+
+
+def _metric(metrics: str, name: str, result: str) -> float:
+    prefix = f'{name}{{result="{result}"}}'
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_query_embeddings_are_cached_in_redis_by_model_and_text(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    kb = await _project_with_docs(client, ctx)
+    text = f"loops and scopes {uuid.uuid4().hex[:6]}"
+    name = "lorebase_query_embedding_cache_requests_total"
+    before = (await client.get("/metrics")).text
+    await _query(client, kb, text, top_k=2)
+    # Other flags: an answer-cache miss, but the same text in the same embedding space.
+    await _query(client, kb, text, top_k=3)
+    after = (await client.get("/metrics")).text
+    assert _metric(after, name, "miss") == _metric(before, name, "miss") + 1
+    assert _metric(after, name, "hit") == _metric(before, name, "hit") + 1
+    key = query_embedding_key(ctx.cache, model_id=ctx.embedder.model_id, text=text)
+    assert ctx.embedder.model_id in key
+    raw = await ctx.cache.get_bytes(key)
+    assert raw is not None
+    assert len(raw) == 4 * ctx.embedder.dimension
