@@ -72,12 +72,16 @@ class RateLimiter:
         self.cache = cache
         self._script = cache.redis.register_script(_BUCKET_SCRIPT)
 
+    def bucket_key(self, *, name: str, who: str) -> str:
+        """The Redis hash holding the bucket (fields `tokens`, `ts`)."""
+        return self.cache.key("ratelimit", name, text_key(who))
+
     async def hit(self, *, name: str, who: str, rate: str, cost: int = 1) -> Decision:
         """Take `cost` tokens from the bucket `name` of `who` under `rate` (`60/minute`)."""
         limit, period = parse_rate(rate)
         if limit <= 0:
             return Decision(allowed=False, remaining=0.0, retry_after=float(period))
-        key = self.cache.key("ratelimit", name, text_key(who))
+        key = self.bucket_key(name=name, who=who)
         try:
             raw = await self._script(keys=[key], args=[limit, limit / period, cost])
         except (RedisError, OSError) as exc:

@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,16 +53,36 @@ def _add_probe_routes(app: FastAPI) -> None:
         return {"ok": True}
 
 
+async def _rewind(ctx: AppContext, key: str, seconds: float) -> None:
+    """Age a bucket's last update, as if `seconds` had passed (no sleeping, no flakiness)."""
+    ts = float(await ctx.cache.redis.hget(key, "ts"))
+    await ctx.cache.redis.hset(key, "ts", str(ts - seconds))
+
+
 async def test_bucket_allows_the_limit_then_refuses_then_refills(ctx: AppContext) -> None:
     limiter = RateLimiter(ctx.cache)
-    decisions = [await limiter.hit(name="t", who="refill", rate="4/second") for _ in range(5)]
-    assert [d.allowed for d in decisions] == [True, True, True, True, False]
+    who = f"refill-{uuid.uuid4().hex}"
+    decisions = [await limiter.hit(name="t", who=who, rate="3/minute") for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
     refused = decisions[-1]
-    assert 0 < refused.retry_after <= 0.25  # one token every 0.25 s
-    assert refused.retry_after_seconds == 1
-    await asyncio.sleep(0.3)
-    assert (await limiter.hit(name="t", who="refill", rate="4/second")).allowed
-    assert not (await limiter.hit(name="t", who="refill", rate="4/second")).allowed
+    assert 0 < refused.retry_after <= 20  # one token every 20 s
+    assert 1 <= refused.retry_after_seconds <= 20
+    await _rewind(ctx, limiter.bucket_key(name="t", who=who), 20)
+    assert (await limiter.hit(name="t", who=who, rate="3/minute")).allowed
+    assert not (await limiter.hit(name="t", who=who, rate="3/minute")).allowed
+    # Refill never exceeds the capacity, however long the bucket sat idle.
+    await _rewind(ctx, limiter.bucket_key(name="t", who=who), 3600)
+    again = [await limiter.hit(name="t", who=who, rate="3/minute") for _ in range(4)]
+    assert [d.allowed for d in again] == [True, True, True, False]
+
+
+async def test_bucket_refills_in_real_time(ctx: AppContext) -> None:
+    limiter = RateLimiter(ctx.cache)
+    who = f"clock-{uuid.uuid4().hex}"
+    assert (await limiter.hit(name="t", who=who, rate="1/second")).allowed
+    assert not (await limiter.hit(name="t", who=who, rate="1/second")).allowed
+    await asyncio.sleep(1.1)  # the script reads Redis' own clock
+    assert (await limiter.hit(name="t", who=who, rate="1/second")).allowed
 
 
 async def test_buckets_are_separate_per_caller_and_name(ctx: AppContext) -> None:
@@ -122,20 +143,21 @@ async def test_auth_token_is_limited_per_ip_and_username(ctx: AppContext) -> Non
 
 
 async def test_buckets_refill_over_http(ctx: AppContext) -> None:
-    async with _client(ctx, rate_limit_auth="2/second", rate_limit_query="2/second") as client:
+    async with _client(ctx, rate_limit_auth="2/minute", rate_limit_query="2/minute") as client:
         user = await register_user(client)
-        # A form without a password is refused (422) without an Argon2 check, so these requests
-        # are quick enough that the bucket cannot refill between them; they still spend tokens.
-        form = {"username": "refill_user"}
+        # A form without a password is refused (422) before any Argon2 work; it still spends
+        # a token, so guessing cannot dodge the limit with malformed requests.
+        form = {"username": f"refill_{uuid.uuid4().hex[:8]}"}
         codes = [(await client.post("/api/v1/auth/token", data=form)).status_code for _ in range(3)]
         assert codes == [422, 422, 429]
         codes = [
             (await client.post("/probe/query", headers=user.headers)).status_code for _ in range(3)
         ]
         assert codes == [200, 200, 429]
-        await asyncio.sleep(0.6)
-        assert (await client.post("/api/v1/auth/token", data=form)).status_code == 422
+        bucket = RateLimiter(ctx.cache).bucket_key(name="query", who=f"user:{user.id}")
+        await _rewind(ctx, bucket, 30)  # one token's worth at 2/minute
         assert (await client.post("/probe/query", headers=user.headers)).status_code == 200
+        assert (await client.post("/probe/query", headers=user.headers)).status_code == 429
 
 
 async def test_query_and_ingest_limits_are_per_user_and_per_key(ctx: AppContext) -> None:
