@@ -23,6 +23,7 @@ from lorebase.providers.registry import build_llm
 from tests.contract.fake_vendor import FakeVendor, Reply
 from tests.contract.test_openai import chunk, completion
 from tests.factories import create_project, register_user
+from tests.integration.test_ingest_upload import drain
 from tests.integration.test_rag_api import DOCS, _events
 from tests.retrieval_seed import seed_document
 
@@ -286,3 +287,49 @@ async def test_contextual_embeddings_are_written_cached_and_fall_back(
     assert plain == [
         {"contextualized": False, "context_fallback": "no generative chat model is configured"}
     ]
+
+
+async def test_contextual_embeddings_project_setting_goes_through_ingestion(
+    ctx: AppContext, vendors: Any
+) -> None:
+    """A project with `{"contextual_embeddings": true}`: the upload's chunks carry the
+    LLM-written context in their metadata (and were embedded with it); without the setting,
+    nothing is asked of the model."""
+    def reply(system: str, user: str, body: dict[str, Any]) -> Reply:
+        numbers = re.findall(r"^\[(\d+)\]", user, re.M)
+        return Reply(json=completion("\n".join(f"[{n}] From the refund policy." for n in numbers)))
+
+    vendor = vendors(reply)
+    context = _llm_context(ctx, vendor)
+    async for client in _client(context):
+        user = await register_user(client)
+        on = await create_project(client, user.headers)
+        off = await create_project(client, user.headers)
+        async with ctx.db.connection() as conn:
+            await conn.execute(
+                "UPDATE projects SET settings = '{\"contextual_embeddings\": true}' WHERE id = %s",
+                (on["id"],),
+            )
+        for project in (on, off):
+            response = await client.post(
+                "/api/v1/knowledge/upload",
+                headers=user.headers,
+                data={"project_id": project["id"]},
+                files={
+                    "file": ("refunds.md", b"# Refunds\n\nReturns within 30 days.", "text/markdown")
+                },
+            )
+            assert response.status_code == 202, response.text
+        await drain(context)
+        async with ctx.db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT project_id::text AS project, metadata FROM knowledge_items "
+                "WHERE project_id = ANY(%s)",
+                ([on["id"], off["id"]],),
+            )
+            rows = await cur.fetchall()
+    by_project = {row["project"]: row["metadata"] for row in rows}
+    assert by_project[on["id"]]["context"] == "From the refund policy."
+    assert by_project[on["id"]]["contextualized"] is True
+    assert "context" not in by_project[off["id"]]
+    assert len(vendor.calls(CHAT)) == 1

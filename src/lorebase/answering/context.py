@@ -16,9 +16,11 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from lorebase.answering import repository
 from lorebase.answering.prompts import context_messages
+from lorebase.context import AppContext
 from lorebase.db import Database
 from lorebase.providers.base import ChatModel, ProviderError, ProviderUnavailable
 
@@ -134,3 +136,17 @@ async def contextualize_chunks(
                     conn, model=llm.model_id, document_sha256=document_sha, contexts=fresh
                 )
     return [meta if meta is not None else _fallback("not processed") for meta in out]
+
+
+async def contextual_metadata(
+    ctx: AppContext, *, project_id: UUID, document_text: str, chunks: Sequence[str]
+) -> list[dict[str, Any]]:
+    """What ingestion merges into each chunk's metadata before embedding: contexts when the
+    project has `{"contextual_embeddings": true}` in its settings, else nothing."""
+    async with ctx.db.connection() as conn:
+        settings = await repository.get_project_settings(conn, project_id=project_id)
+    if not contextual_embeddings_enabled(settings):
+        return [{} for _ in chunks]
+    return await contextualize_chunks(
+        db=ctx.db, llm=ctx.llm, document_text=document_text, chunks=chunks
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 from lorebase.db import Conn
 
@@ -33,3 +35,10 @@ async def put_contexts(
             "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [(model, document_sha256, sha, context) for sha, context in contexts],
         )
+
+
+async def get_project_settings(conn: Conn, *, project_id: UUID) -> dict[str, Any]:
+    """The project's `settings` JSON ({} when the project is gone)."""
+    cur = await conn.execute("SELECT settings FROM projects WHERE id = %s", (project_id,))
+    row = await cur.fetchone()
+    return dict(row["settings"] or {}) if row else {}

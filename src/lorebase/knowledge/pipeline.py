@@ -16,6 +16,7 @@ from uuid import UUID
 
 import numpy as np
 
+from lorebase.answering.context import contextual_metadata
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.documents import repository as documents
@@ -67,6 +68,7 @@ class Prepared:
     model_id: str
     dimension: int
     meta: dict[str, Any]
+    chunk_meta: list[dict[str, Any]] = field(default_factory=list)  # per chunk, as embedded
 
 
 def format_for(document_type: str, version_metadata: dict[str, Any]) -> str:
@@ -96,7 +98,9 @@ async def extract_source(source: Source) -> Extracted:
     )
 
 
-async def prepare(ctx: AppContext, *, source: Source, progress: Progress) -> Prepared:
+async def prepare(
+    ctx: AppContext, *, source: Source, progress: Progress, project_id: UUID | None = None
+) -> Prepared:
     """Extract, chunk and embed; raises `ExtractionError` for unreadable content and
     `ProviderError` subclasses when embedding fails."""
     embedder = ctx.embedder
@@ -112,7 +116,19 @@ async def prepare(ctx: AppContext, *, source: Source, progress: Progress) -> Pre
     await progress.advance("chunk", done=len(chunks), total=len(chunks))
     await progress.advance("embed", total=len(chunks))
     vectors: list[list[float]] = []
-    texts = [embedding_input(chunk.text, chunk.metadata()) for chunk in chunks]
+    chunk_meta = [chunk.metadata() for chunk in chunks]
+    if project_id is not None:
+        # Contextual embeddings (a project setting): LLM-written contexts join the metadata.
+        extra = await contextual_metadata(
+            ctx,
+            project_id=project_id,
+            document_text=extracted.text,
+            chunks=[c.text for c in chunks],
+        )
+        chunk_meta = [{**meta, **more} for meta, more in zip(chunk_meta, extra, strict=True)]
+    texts = [
+        embedding_input(chunk.text, meta) for chunk, meta in zip(chunks, chunk_meta, strict=True)
+    ]
     for start in range(0, len(texts), EMBED_BATCH):
         batch = texts[start : start + EMBED_BATCH]
         vectors.extend(await embed_texts(db=ctx.db, embedder=embedder, texts=batch))
@@ -124,6 +140,7 @@ async def prepare(ctx: AppContext, *, source: Source, progress: Progress) -> Pre
         model_id=embedder.model_id,
         dimension=embedder.dimension,
         meta=dict(source.meta),
+        chunk_meta=chunk_meta,
     )
 
 
@@ -152,9 +169,11 @@ async def store_items(
             chunk_text=chunk.text,
             content_hash=sha256(chunk.text),
             embedding=np.asarray(vector, dtype=np.float32),
-            metadata={**base_meta, **chunk.metadata()},
+            metadata={**base_meta, **meta},
         )
-        for chunk, vector in zip(prepared.chunks, prepared.vectors, strict=True)
+        for chunk, vector, meta in zip(
+            prepared.chunks, prepared.vectors, prepared.chunk_meta, strict=True
+        )
     ]
     await repository.insert_items(
         conn,
@@ -200,7 +219,9 @@ async def index_version(
         language=meta.get("language"),
         meta=dict(meta.get("source") or {"source": document["name"]}),
     )
-    prepared = await prepare(ctx, source=source, progress=progress)
+    prepared = await prepare(
+        ctx, source=source, progress=progress, project_id=document["project_id"]
+    )
     await progress.advance("store", total=len(prepared.chunks))
     async with ctx.db.transaction() as conn:
         document = await documents.get_document(conn, document_id=document_id, for_update=True)
@@ -289,7 +310,7 @@ async def upsert_source_document(
     ):
         return existing["id"], "unchanged"
     await ensure_space(db=ctx.db, project_id=item.project_id, embedder=ctx.embedder)
-    prepared = await prepare(ctx, source=item.source, progress=progress)
+    prepared = await prepare(ctx, source=item.source, progress=progress, project_id=item.project_id)
     async with ctx.db.transaction() as conn:
         await documents.advisory_lock(conn, str(item.project_id), item.source_uri)
         existing = await documents.find_by_source(
