@@ -32,7 +32,7 @@ from lorebase.providers.tokens import token_counter
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 256  # texts per progress step (the embedder batches further inside)
+EMBED_BATCH = 128  # texts per progress step (the embedder batches further inside)
 
 
 class JobCancelled(Exception):
