@@ -48,7 +48,9 @@ class LlamaCppChatModel:
 
     def __init__(self, *, model_path: Path, threads: int | None = None) -> None:
         self._path = model_path
-        self._threads = threads or max(1, min(4, os.cpu_count() or 1))
+        # Half the cores: llama.cpp's threads wait on each other at every layer, and on a
+        # machine shared with the web and embedding threads a descheduled one stalls them all.
+        self._threads = threads or max(1, min(4, (os.cpu_count() or 2) // 2))
         self._server: Any = None
         self._lock = threading.Lock()
 
