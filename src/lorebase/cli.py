@@ -250,6 +250,8 @@ def bench(
     duration: float | None = typer.Option(None, help="Seconds per load scenario (override)."),
     out_dir: Path = typer.Option(Path("bench/out"), help="Run directories and reports go here."),
     keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
+    profile: bool = typer.Option(False, help="py-spy one worker during each load (needs py-spy)."),
+    corpus_kb: int | None = typer.Option(None, min=1, help="Ingest at most this much real text."),
 ) -> None:
     """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
     if load_generator not in ("auto", "wrk", "python"):
@@ -268,6 +270,8 @@ def bench(
         connections=connections,
         duration=duration,
         keep_data=keep_data,
+        profile=profile,
+        corpus_kb=corpus_kb,
     )
     raise typer.Exit(code=run_bench_main(options))
 

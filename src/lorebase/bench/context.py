@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from lorebase.bench import corpus
+from lorebase.bench import corpus, profile
 from lorebase.bench.client import ApiClient
 from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
 from lorebase.bench.server import Memory, MemorySampler, ServeProcess, cpu_delta
@@ -139,6 +140,7 @@ class Bench:
         wrk_path: str | None,
         connections: int | None,
         duration: float | None,
+        profile_dir: Path | None = None,
     ) -> None:
         self.sizes = sizes
         self.server = server
@@ -147,6 +149,7 @@ class Bench:
         self.wrk_path = wrk_path
         self.connections = connections
         self.duration = duration if duration is not None else sizes.duration
+        self.profile_dir = profile_dir
         self.paths: set[str] = set()
         self.projects: list[str] = []
         self.task_projects: list[str] = []
@@ -195,6 +198,11 @@ class Bench:
             )
         result.memory_idle = self.server.memory()
         result.loadavg_before = round(os.getloadavg()[0], 2)
+        spy = None
+        if self.profile_dir is not None and self.server.process is not None:
+            target = profile.worker_pids(self.server.process.pid)[0]
+            stacks = self.profile_dir / f"{result.name}.txt"
+            spy = profile.start(target, stacks, duration=self.duration)
         cpu_before = self.server.cpu_seconds()
         with MemorySampler(self.server.roots()) as sampler:
             load = run_load(
@@ -213,6 +221,14 @@ class Bench:
         result.details["server_cpu_s_by_process"] = spent
         result.loadavg_after = round(os.getloadavg()[0], 2)
         result.memory_peak = sampler.peak or self.server.memory()
+        if spy is not None and self.profile_dir is not None:
+            spy.wait(timeout=60)
+            stacks = self.profile_dir / f"{result.name}.txt"
+            if stacks.exists():
+                result.details["profile"] = {
+                    "stacks": str(stacks),
+                    **profile.summarize(stacks),
+                }
         result.load = load
         result.details["connections"] = conns
         return load

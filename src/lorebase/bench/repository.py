@@ -39,7 +39,7 @@ async def project_chunks(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]
     cur = await conn.execute(
         """
         SELECT id, document_id, document_version_id, chunk_index, chunk_text, content_hash,
-               embedding, embedding_model, embedding_dim
+               embedding, embedding_model, embedding_dim, metadata
         FROM knowledge_items WHERE project_id = %s ORDER BY document_id, chunk_index
         """,
         (project_id,),

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -52,6 +52,8 @@ class Options:
     connections: int | None = None
     duration: float | None = None
     keep_data: bool = False
+    profile: bool = False
+    corpus_kb: int | None = None
 
 
 def _machine() -> dict[str, Any]:
@@ -83,6 +85,8 @@ def run_bench(options: Options) -> dict[str, Any]:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
     names = [name for name in SCENARIOS if name in names]  # canonical order
     sizes = QUICK if options.quick else DEFAULT
+    if options.corpus_kb is not None:
+        sizes = replace(sizes, corpus_bytes=options.corpus_kb * 1024)
     generator, wrk_path = resolve_generator(options.generator)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = (options.out_dir / f"run-{stamp}").resolve()
@@ -119,6 +123,7 @@ def run_bench(options: Options) -> dict[str, Any]:
             wrk_path=wrk_path,
             connections=options.connections,
             duration=options.duration,
+            profile_dir=run_dir / "profiles" if options.profile else None,
         )
         bench.paths = api.paths()
         for name in names:

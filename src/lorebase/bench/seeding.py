@@ -19,10 +19,11 @@ from lorebase.bench.server import MemorySampler, cpu_delta
 
 log = logging.getLogger(__name__)
 
-# Per-dimension standard deviation of the noise added to real chunk vectors to make filler
-# vectors: |noise| ~ 0.03 * sqrt(384) ~ 0.59, so a filler's cosine to its source is ~0.86
-# (a paraphrase, not a duplicate).
-FILL_NOISE = 0.03
+# Filler vectors are random mixtures of FILL_MIX real chunk vectors (Dirichlet weights) plus a
+# little Gaussian noise, normalised: they stay in the region real embeddings occupy without
+# forming clusters of near-duplicates whose top-10 order would be decided by noise alone.
+FILL_MIX = 3
+FILL_NOISE = 0.01
 FILL_CHUNK_OFFSET = 1_000_000  # filler chunk_index values start here (unique per version)
 
 
@@ -114,17 +115,20 @@ async def _chunks(bench: Bench, project_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def noisy_copies(
+def mixtures(
     base: np.ndarray[Any, np.dtype[np.float32]], count: int, *, seed: int, block: int = 50_000
 ) -> Iterator[tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.float32]]]]:
-    """(source row index, unit vector) blocks: each a real vector plus Gaussian noise."""
+    """(dominant source row, unit vector) blocks of synthetic vectors made from `base`."""
     rng = np.random.default_rng(seed)
     for start in range(0, count, block):
         n = min(block, count - start)
-        source = np.arange(start, start + n) % len(base)
-        vectors = base[source] + rng.normal(0.0, FILL_NOISE, (n, base.shape[1])).astype(np.float32)
+        sources = rng.integers(0, len(base), size=(n, FILL_MIX))
+        weights = rng.dirichlet(np.ones(FILL_MIX), size=n).astype(np.float32)
+        vectors = np.einsum("nk,nkd->nd", weights, base[sources])
+        vectors += rng.normal(0.0, FILL_NOISE, vectors.shape).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        yield source, vectors
+        dominant = sources[np.arange(n), weights.argmax(axis=1)]
+        yield dominant, vectors.astype(np.float32)
 
 
 async def fill_project(
@@ -156,7 +160,7 @@ async def fill_project(
 
         def rows() -> Iterator[tuple[Any, ...]]:
             serial = 0
-            for source, vectors in noisy_copies(base, count, seed=seed):
+            for source, vectors in mixtures(base, count, seed=seed):
                 blocks.append(vectors)
                 for src, vector in zip(source.tolist(), vectors, strict=True):
                     row = base_rows[src]
@@ -199,7 +203,7 @@ async def fill_project(
 
 
 def ensure_filled(bench: Bench) -> CorpusSeed:
-    """The corpus project topped up to `sizes.search_chunks` chunks (real + noisy copies)."""
+    """The corpus project topped up to `sizes.search_chunks` chunks (real + synthetic mixtures)."""
     seed = ensure_corpus(bench)
     missing = bench.sizes.search_chunks - len(seed.chunks)
     if seed.filled_to == 0:
