@@ -12,7 +12,7 @@ import pytest
 from lorebase.context import AppContext
 from lorebase.main import create_app
 from tests.factories import TestUser, create_project, register_user
-from tests.integration.test_ingest_upload import drain
+from tests.ingestion import drain
 from tests.loopback_site import LoopbackSite, Route
 
 

@@ -16,7 +16,7 @@ from lorebase.context import AppContext
 from lorebase.main import create_app
 from tests import samples
 from tests.factories import TestUser, create_project, register_user
-from tests.integration.test_ingest_upload import chunks_of, drain
+from tests.ingestion import chunks_of, drain
 
 GIT_ENV = {
     **os.environ,

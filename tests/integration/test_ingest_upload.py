@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from lorebase.context import AppContext
-from lorebase.jobs import run_worker
-from lorebase.knowledge.runner import job_handler, worker_options
 from tests import samples
 from tests.factories import create_project, register_user
+from tests.ingestion import chunks_of, drain, job_of, upload
 
 GUIDE = """# Deployment guide
 
@@ -27,36 +24,6 @@ Restores take about five minutes for a small corpus.
 
 Run several `lorebase worker` processes against one PostgreSQL to index faster.
 """
-
-
-async def drain(ctx: AppContext, *, rounds: int = 20) -> None:
-    """Process queued jobs until none is due (one-shot workers on the real queue; a retry
-    queued during one round runs in the next)."""
-    for _ in range(rounds):
-        await run_worker(
-            ctx.db, handler=job_handler(ctx), options=worker_options(ctx, wait=False, concurrency=2)
-        )
-        async with ctx.db.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo' "
-                "AND (scheduled_at IS NULL OR scheduled_at <= now())"
-            )
-            row = await cursor.fetchone()
-        if row is None or row["n"] == 0:
-            return
-    raise AssertionError(f"jobs still queued after {rounds} worker rounds")
-
-
-async def chunks_of(ctx: AppContext, document_id: str) -> list[dict[str, Any]]:
-    async with ctx.db.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT ki.chunk_index, ki.chunk_text, ki.metadata, dv.version, ki.embedding_model, "
-            "ki.embedding_dim, ki.ts_config::text AS ts_config FROM knowledge_items ki "
-            "JOIN document_versions dv ON dv.id = ki.document_version_id "
-            "WHERE ki.document_id = %s ORDER BY chunk_index",
-            (document_id,),
-        )
-        return await cursor.fetchall()
 
 
 async def test_upload_is_indexed_by_a_worker(ctx: AppContext, client: httpx.AsyncClient) -> None:
@@ -103,24 +70,6 @@ async def test_upload_is_indexed_by_a_worker(ctx: AppContext, client: httpx.Asyn
     assert document["tags"] == ["ops", "guide"]
     start, end = first["metadata"]["char_start"], first["metadata"]["char_end"]
     assert document["content"][start:end] == first["chunk_text"]
-
-
-async def upload(
-    client: httpx.AsyncClient, headers: dict[str, str], project_id: str, *files: tuple[str, bytes]
-) -> httpx.Response:
-    return await client.post(
-        "/api/v1/knowledge/upload",
-        headers=headers,
-        data={"project_id": project_id},
-        files=[("file", (name, data, "application/octet-stream")) for name, data in files],
-    )
-
-
-async def job_of(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> dict:
-    response = await client.get(f"/api/v1/jobs/{job_id}", headers=headers)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 async def test_every_format_in_one_upload_and_a_corrupt_pdf_fails_alone(

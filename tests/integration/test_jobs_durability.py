@@ -19,11 +19,12 @@ from lorebase.context import AppContext
 from lorebase.jobs import background_worker
 from lorebase.knowledge import repository
 from lorebase.knowledge.enqueue import create_job
-from lorebase.knowledge.runner import job_handler, worker_options
+from lorebase.knowledge.runner import in_process_worker, job_handler, worker_options
 from lorebase.providers.registry import build_embedder
+from lorebase.settings import Settings
 from tests.contract.fake_vendor import FakeVendor, Reply
 from tests.factories import TestUser, create_project, register_user
-from tests.integration.test_ingest_upload import chunks_of, drain, job_of, upload
+from tests.ingestion import chunks_of, drain, job_of, upload
 
 EMBED = "/v1/embeddings"
 
@@ -257,3 +258,44 @@ async def test_a_worker_shutting_down_hands_its_job_back(
     job = await job_of(client, user.headers, accepted["job_id"])
     assert job["status"] == "succeeded"
     assert job["attempts"] == 2
+
+
+async def test_the_worker_inside_serve_runs_unless_disabled(
+    ctx: AppContext, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOREBASE_RUN_WORKER", "0")
+    disabled = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert disabled.lorebase_run_worker is False, "`serve --no-worker` exports this variable"
+    user, project = await owner_and_project(client)
+    off = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"lorebase_run_worker": False})
+    )
+    accepted = (
+        await upload(client, user.headers, project["id"], ("w.md", unique_markdown()))
+    ).json()
+    async with in_process_worker(off):
+        await asyncio.sleep(1.0)
+    assert (await job_of(client, user.headers, accepted["job_id"]))["status"] == "queued"
+    on = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"lorebase_run_worker": True})
+    )
+    async with in_process_worker(on):
+        job = await wait_for(client, user, accepted["job_id"], {"succeeded", "failed"}, timeout=120)
+    assert job["status"] == "succeeded"
+
+
+async def test_openapi_documents_single_and_multiple_upload_results(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/api/openapi.json")).json()
+    upload_op = spec["paths"]["/api/v1/knowledge/upload"]["post"]
+    accepted = upload_op["responses"]["202"]["content"]["application/json"]["schema"]
+    shapes = {json_shape(option) for option in accepted["anyOf"]}
+    assert shapes == {"object", "array"}
+    assert {"413", "415"} <= set(upload_op["responses"])
+    assert "/api/v1/jobs/{job_id}/cancel" in spec["paths"]
+    assert "/api/v1/documents/{document_id}/version" in spec["paths"]
+
+
+def json_shape(schema: dict[str, Any]) -> str:
+    return "array" if schema.get("type") == "array" else "object"
