@@ -299,6 +299,14 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint("GET", "/jobs/{job_id}", Permission.READ, 200),
     Endpoint("POST", "/jobs/{job_id}/cancel", Permission.WRITE, 200, prepare=_fresh_job),
+    # --- queries ------------------------------------------------------------------------
+    Endpoint(
+        "POST",
+        "/rag/query",
+        Permission.READ,
+        200,
+        request=lambda p: {"json": {"project_id": p["project_id"], "query_text": "notes"}},
+    ),
     # --- api keys bound to the project --------------------------------------------------
     Endpoint(
         "POST",

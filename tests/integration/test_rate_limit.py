@@ -19,7 +19,7 @@ from lorebase.context import AppContext
 from lorebase.errors import RateLimited
 from lorebase.main import create_app
 from lorebase.ratelimit import RateLimiter
-from tests.factories import register_user
+from tests.factories import create_project, register_user
 
 
 def _closed_port() -> int:
@@ -204,3 +204,47 @@ async def test_api_stays_up_when_redis_is_down(
             assert "rate limiter unavailable" in caplog.text
     finally:
         await dead.close()
+
+
+async def test_real_routes_carry_the_limits(ctx: AppContext) -> None:
+    async with _client(ctx, rate_limit_query="1/minute", rate_limit_ingest="2/minute") as client:
+        user = await register_user(client)
+        project = await create_project(client, user.headers)
+        query = {"project_id": project["id"], "query_text": "anything"}
+        first = await client.post("/api/v1/rag/query", json=query, headers=user.headers)
+        assert first.status_code == 200, first.text
+        second = await client.post("/api/v1/rag/query", json=query, headers=user.headers)
+        assert second.status_code == 429
+        assert second.headers["retry-after"]
+
+        # One ingest bucket across /documents, versions and /knowledge/*.
+        document = await client.post(
+            "/api/v1/documents",
+            json={"project_id": project["id"], "name": "a.md", "content": "# A\n\nalpha"},
+            headers=user.headers,
+        )
+        assert document.status_code == 201, document.text
+        version = await client.post(
+            f"/api/v1/documents/{document.json()['id']}/version",
+            json={"content": "# A\n\nbeta"},
+            headers=user.headers,
+        )
+        assert version.status_code == 201, version.text
+        text = await client.post(
+            "/api/v1/knowledge/text",
+            json={"project_id": project["id"], "name": "b.md", "text": "gamma"},
+            headers=user.headers,
+        )
+        assert text.status_code == 429
+        upload = await client.post(
+            "/api/v1/knowledge/upload",
+            data={"project_id": project["id"]},
+            files={"file": ("c.md", b"# C\n\ndelta")},
+            headers=user.headers,
+        )
+        assert upload.status_code == 429
+        # Reads are not limited.
+        listed = await client.get(
+            "/api/v1/documents", params={"project_id": project["id"]}, headers=user.headers
+        )
+        assert listed.status_code == 200
