@@ -143,3 +143,17 @@ def test_csv_rows_with_header_names() -> None:
         "name: Li; role: designer; team: search",
     ]
     assert doc.metadata["columns"] == ["name", "role", "team"]
+
+
+def test_html_main_content_is_not_a_teaser_and_survives_page_wide_forms() -> None:
+    article = "The real article explains the rollout in detail. " * 20
+    html = (
+        "<html><body><form id='aspnetForm'><header>Site header</header>"
+        f"<div><h1>Rollout</h1><p>{article}</p></div>"
+        "<aside><article><p>Related: a teaser</p></article></aside>"
+        "<footer>Footer links</footer></form></body></html>"
+    )
+    doc = extract("html", data=html.encode())
+    assert "explains the rollout" in doc.text
+    assert "teaser" not in doc.text
+    assert headings(doc) == [(1, "Rollout")]

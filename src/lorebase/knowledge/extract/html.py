@@ -10,9 +10,10 @@ from selectolax.lexbor import LexborHTMLParser
 from lorebase.knowledge.extract.base import Extracted
 from lorebase.knowledge.extract.markdown import parse_markdown
 
+# Not <form>: some frameworks (ASP.NET) wrap the whole page in one.
 _DROP = (
-    "script, style, noscript, template, svg, iframe, object, embed, canvas, form, button, "
-    "select, input, nav, aside, [role=navigation], [role=banner], [role=contentinfo], "
+    "script, style, noscript, template, svg, iframe, object, embed, canvas, button, "
+    "select, input, textarea, nav, aside, [role=navigation], [role=banner], [role=contentinfo], "
     "[aria-hidden=true], .sidebar, .navbar, .toc, .breadcrumb, .breadcrumbs, .cookie-banner"
 )
 _BLOCK = {
@@ -127,12 +128,21 @@ class _Writer:
 
 
 def main_content(tree: LexborHTMLParser) -> Any:
-    """The element holding the page's main content: <main>, <article>, role=main, or <body>."""
-    for selector in ("main", "[role=main]", "article", "#content", ".content", "body"):
+    """The element holding the page's main content: <main>, role=main, <article>, #content,
+    .content or <body>. A candidate holding less than a third of the page's text (a teaser
+    <article>, a small <main> widget) is passed over for the next kind."""
+    body = tree.body or tree.root
+    if body is None:
+        return None
+    page_text = len(body.text(deep=True).strip()) or 1
+    for selector in ("main", "[role=main]", "article", "#content", ".content"):
         candidates = tree.css(selector)
-        if candidates:
-            return max(candidates, key=lambda node: len(node.text(deep=True)))
-    return tree.root
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda node: len(node.text(deep=True)))
+        if len(best.text(deep=True).strip()) >= page_text / 3:
+            return best
+    return body
 
 
 def html_to_markdown(html: str) -> tuple[str, str | None]:
