@@ -54,7 +54,7 @@ async def test_list_pagination_and_filters(client: httpx.AsyncClient) -> None:
     page = await client.get("/api/v1/projects?skip=1&limit=2", headers=user.headers)
     body = page.json()
     assert body["total"] == 6
-    assert body["skip"] == 1 and body["limit"] == 2
+    assert (body["skip"], body["limit"]) == (1, 2)
     assert len(body["items"]) == 2
     even = await client.get("/api/v1/projects?tag=even", headers=user.headers)
     assert even.json()["total"] == 3
