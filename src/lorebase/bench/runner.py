@@ -24,7 +24,8 @@ from lorebase.bench.client import ApiClient
 from lorebase.bench.context import DEFAULT, QUICK, Bench, ScenarioResult, Skip
 from lorebase.bench.load import resolve_generator
 from lorebase.bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
-from lorebase.bench.server import ServeProcess
+from lorebase.bench.server import FOREIGN_ENV, ServeProcess
+from lorebase.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _settings_environment() -> dict[str, str]:
+    names = {name.upper() for name in Settings.model_fields}
+    hidden = ("KEY", "SECRET", "TOKEN", "PASSWORD", "URL")
+    return {
+        name: ("[set]" if any(word in name for word in hidden) else value)
+        for name, value in sorted(os.environ.items())
+        if name in names and name not in SERVER_ENV and not name.startswith(FOREIGN_ENV)
+    }
+
+
 def run_bench(options: Options) -> dict[str, Any]:
     """Start a server in a fresh data dir, run the scenarios, return the report."""
     names = list(options.scenarios) or DEFAULT_SCENARIOS
@@ -102,7 +113,13 @@ def run_bench(options: Options) -> dict[str, Any]:
         "machine": _machine(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "sizes": asdict(sizes),
-        "server": {"workers": options.workers, "generator": generator, "env": SERVER_ENV},
+        "server": {
+            "workers": options.workers,
+            "generator": generator,
+            "env": SERVER_ENV,
+            # Settings the caller's environment passes on to the server (e.g. HNSW_EF_SEARCH).
+            "settings_from_environment": _settings_environment(),
+        },
         "scenarios": [],
     }
     results: list[ScenarioResult] = []

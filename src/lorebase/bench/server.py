@@ -10,13 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 # Variables of the caller's environment that would point the server elsewhere.
-_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "LOREBASE_", "LLM_", "EMBEDDING_", "RATE_LIMIT_")
+FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "LOREBASE_", "LLM_", "EMBEDDING_", "RATE_LIMIT_")
 
 
 def free_port() -> int:
@@ -39,6 +39,7 @@ class Memory:
     rss_mb: float
     pss_mb: float
     processes: int
+    pss_mb_by_process: dict[str, float] = field(default_factory=dict)
 
 
 def _parents() -> dict[int, int]:
@@ -120,13 +121,22 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
 
 
 def tree_memory(roots: list[int]) -> Memory:
-    """RSS and PSS (MiB) summed over `roots` and their descendants."""
+    """RSS and PSS (MiB) summed over `roots` and their descendants; PSS also by process kind."""
     rss = pss = 0
+    by_kind: dict[str, int] = {}
     pids = process_tree(roots)
     for pid in pids:
         rss += _kb_fields(Path(f"/proc/{pid}/status"), ("VmRSS",)).get("VmRSS", 0)
-        pss += _kb_fields(Path(f"/proc/{pid}/smaps_rollup"), ("Pss",)).get("Pss", 0)
-    return Memory(rss_mb=round(rss / 1024, 1), pss_mb=round(pss / 1024, 1), processes=len(pids))
+        own = _kb_fields(Path(f"/proc/{pid}/smaps_rollup"), ("Pss",)).get("Pss", 0)
+        pss += own
+        kind = _kind(pid)
+        by_kind[kind] = by_kind.get(kind, 0) + own
+    return Memory(
+        rss_mb=round(rss / 1024, 1),
+        pss_mb=round(pss / 1024, 1),
+        processes=len(pids),
+        pss_mb_by_process={kind: round(kb / 1024, 1) for kind, kb in sorted(by_kind.items())},
+    )
 
 
 class MemorySampler:
@@ -174,7 +184,7 @@ class ServeProcess:
         self.workers = workers
         self.port = free_port()
         self.log_path = log_path
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
         self.env["LOREBASE_DATA_DIR"] = str(data_dir)
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
