@@ -295,6 +295,7 @@ async def test_contextual_embeddings_project_setting_goes_through_ingestion(
     """A project with `{"contextual_embeddings": true}`: the upload's chunks carry the
     LLM-written context in their metadata (and were embedded with it); without the setting,
     nothing is asked of the model."""
+
     def reply(system: str, user: str, body: dict[str, Any]) -> Reply:
         numbers = re.findall(r"^\[(\d+)\]", user, re.M)
         return Reply(json=completion("\n".join(f"[{n}] From the refund policy." for n in numbers)))

@@ -262,4 +262,3 @@ async def test_dense_leg_uses_the_partial_hnsw_index(ctx: AppContext, seeded: Se
         ef = (await cur.fetchone())["hnsw.ef_search"]  # type: ignore[index]
     assert "ix_knowledge_items_embedding_384" in plan, plan
     assert ef == "40"
-
