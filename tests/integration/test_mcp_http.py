@@ -4,6 +4,7 @@ by uvicorn on a loopback port: tools, structured results, roles and refused cred
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -46,9 +47,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-async def base_url(ctx: AppContext) -> AsyncIterator[str]:
-    """A fresh app (its own MCP session manager) on a real loopback socket."""
+@asynccontextmanager
+async def serving(ctx: AppContext) -> AsyncIterator[str]:
+    """A fresh app over `ctx` (its own MCP session manager) on a real loopback socket."""
     config = uvicorn.Config(
         create_app(context=ctx),
         host="127.0.0.1",
@@ -65,9 +66,17 @@ async def base_url(ctx: AppContext) -> AsyncIterator[str]:
             break
         await asyncio.sleep(0.01)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="module")
+async def base_url(ctx: AppContext) -> AsyncIterator[str]:
+    async with serving(ctx) as url:
+        yield url
 
 
 @asynccontextmanager
@@ -351,3 +360,22 @@ async def test_ingest_then_query_finds_the_text(
             )
         )
         assert refused["status"] == 403
+
+
+async def test_rate_limit_is_shared_with_rest(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    user = await register_user(client)
+    project = await create_project(client, user.headers)
+    strict = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"rate_limit_query": "2/minute"})
+    )
+    query = {"project_id": project["id"], "query_text": "anything"}
+    async with serving(strict) as url, mcp_session(url, user.headers) as session:
+        for _ in range(2):
+            structured(await session.call_tool("query_knowledge", query))
+        limited = problem(await session.call_tool("query_knowledge", query))
+        assert limited["status"] == 429
+        assert limited["retry_after"] >= 1
+        async with httpx.AsyncClient() as http:
+            rest = await http.post(f"{url}/api/v1/rag/query", json=query, headers=user.headers)
+        assert rest.status_code == 429, "REST and MCP draw from the same bucket"
+        assert rest.json()["title"] == limited["title"]

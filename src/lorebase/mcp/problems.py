@@ -27,6 +27,16 @@ def problem_body(exc: AppError, *, instance: str) -> dict[str, Any]:
     return body
 
 
+def tool_problem(exc: AppError, *, instance: str) -> dict[str, Any]:
+    """`problem_body` for a tool error; HTTP headers do not reach an MCP client, so a
+    `Retry-After` (429, 503) travels in the body as `retry_after` seconds."""
+    body = problem_body(exc, instance=instance)
+    retry_after = exc.headers.get("Retry-After")
+    if retry_after is not None and retry_after.isdigit():
+        body["retry_after"] = int(retry_after)
+    return body
+
+
 def invalid_from(exc: ValidationError) -> Invalid:
     """A 422 naming the fields, like the REST validation handler."""
     errors: list[dict[str, Any]] = []

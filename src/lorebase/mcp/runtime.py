@@ -20,7 +20,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.errors import AppError, Unauthorized
 from lorebase.logs import request_id_var
-from lorebase.mcp.problems import invalid_from, problem_body
+from lorebase.mcp.problems import invalid_from, tool_problem
 
 log = logging.getLogger("lorebase.mcp")
 
@@ -96,12 +96,12 @@ async def invoke(
         return _result(value.model_dump(mode="json"))
     except AppError as exc:
         status = exc.status
-        return _result(problem_body(exc, instance=instance), is_error=True)
+        return _result(tool_problem(exc, instance=instance), is_error=True)
     except Exception:
         status = 500
         log.exception("tool failed", extra={"tool": tool})
         opaque = AppError("An unexpected error occurred; quote the request id when reporting it.")
-        return _result(problem_body(opaque, instance=instance), is_error=True)
+        return _result(tool_problem(opaque, instance=instance), is_error=True)
     finally:
         log.info(
             "tool call",
