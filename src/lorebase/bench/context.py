@@ -58,7 +58,9 @@ DEFAULT = Sizes(
     search_chunks=100_000,
     index_vectors=1_000_000,
     duration=15.0,
-    warmup=3.0,
+    # Long enough for each worker's connection pool to grow to the load's concurrency (it
+    # adds one connection at a time), so the measured window does not pay for connecting.
+    warmup=5.0,
     queries_per_scenario=8_000,
     recall_queries=200,
     ef_values=(40, 64, 100, 200),
