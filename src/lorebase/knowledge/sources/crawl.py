@@ -462,7 +462,8 @@ class Crawler:
                     self.report.duplicates[url] = fetched.url
                     return None
                 self.seen.add(fetched.url)
-            page, links = self._page(fetched, depth)
+            # HTML parsing is CPU work: keep it off the event loop.
+            page, links = await asyncio.to_thread(self._page, fetched, depth)
         except _Skip as skip:
             if not discovered_file:
                 self.report.skipped[url] = str(skip)
