@@ -379,3 +379,14 @@ async def test_rate_limit_is_shared_with_rest(client: httpx.AsyncClient, ctx: Ap
             rest = await http.post(f"{url}/api/v1/rag/query", json=query, headers=user.headers)
         assert rest.status_code == 429, "REST and MCP draw from the same bucket"
         assert rest.json()["title"] == limited["title"]
+
+
+async def test_get_has_no_stream(base_url: str, client: httpx.AsyncClient) -> None:
+    user = await register_user(client)
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        response = await http.get(
+            f"{base_url}/mcp", headers={**user.headers, "Accept": "text/event-stream"}
+        )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == "application/problem+json"

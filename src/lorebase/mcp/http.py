@@ -60,6 +60,13 @@ async def _send_problem(scope: Scope, send: Send, exc: AppError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _NoStream(AppError):
+    status, type, title = 405, "method-not-allowed", "Method Not Allowed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Allow": "POST"})
+
+
 @asynccontextmanager
 async def _scope_resolver() -> AsyncIterator[CallerResolver]:
     yield scope_caller
@@ -121,6 +128,11 @@ class McpHttpEndpoint:
             principal = await authenticate(ctx=ctx, credential=_credential(scope))
         except AppError as exc:
             await _send_problem(scope, send, exc)
+            return
+        if scope["method"] == "GET":
+            # No server-initiated stream in stateless mode: say so (as the MCP spec allows)
+            # instead of holding an idle SSE connection open forever.
+            await _send_problem(scope, send, _NoStream("this endpoint has no GET stream"))
             return
         scope = {
             **scope,
