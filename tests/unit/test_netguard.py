@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lorebase.knowledge.sources.crawl import normalize_url
+from lorebase.knowledge.sources.links import normalize_url
 from lorebase.knowledge.sources.netguard import (
     BlockedAddress,
     check_url,

@@ -22,7 +22,7 @@ from lorebase.knowledge.schemas import (
     TextIngest,
 )
 from lorebase.knowledge.sources import git
-from lorebase.knowledge.sources.crawl import normalize_url
+from lorebase.knowledge.sources.links import normalize_url
 from lorebase.knowledge.sources.netguard import BlockedAddress, check_url, parse_networks
 from lorebase.knowledge.sources.upload import (
     Accepted,
