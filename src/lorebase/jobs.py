@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -68,13 +69,18 @@ class WorkerOptions:
 
 
 def _app() -> App:
-    # The connector is never opened for deferring: `connection=` runs the insert on ours.
     return App(connector=PsycopgConnector())
+
+
+@functools.cache
+def _deferring_app() -> App:
+    # Created on first use, never opened: `connection=` runs the insert on the caller's one.
+    return _app()
 
 
 async def defer_job(conn: Conn, *, job_id: UUID) -> int:
     """Queue `job_id` on `conn`; it is visible to workers only when the caller commits."""
-    deferrer = _app().configure_task(TASK_NAME, queue=QUEUE, connection=conn)
+    deferrer = _deferring_app().configure_task(TASK_NAME, queue=QUEUE, connection=conn)
     queue_id: int = await deferrer.defer_async(job_id=str(job_id))
     return queue_id
 
