@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     # Chunks: at most this many tokens (never more than the embedder reads), sharing overlap.
     chunk_max_tokens: int = Field(default=400, ge=32)
     chunk_overlap_ratio: float = Field(default=0.125, ge=0, le=0.5)
+    extract_timeout_seconds: float = Field(default=300.0, gt=0)  # one file's text extraction
     crawl_max_pages: int = Field(default=100, ge=1, le=10_000)  # when a request names none
     crawl_max_depth: int = Field(default=5, ge=0, le=20)  # the most a request may ask for
     crawl_timeout_seconds: float = Field(default=15.0, gt=0)  # per page (connect + read)

@@ -6,6 +6,7 @@ import pytest
 
 from lorebase.knowledge.extract import ExtractionError, extract
 from lorebase.knowledge.extract.code import language_for
+from lorebase.knowledge.pipeline import Source, extract_source
 from tests import samples
 
 
@@ -157,3 +158,9 @@ def test_html_main_content_is_not_a_teaser_and_survives_page_wide_forms() -> Non
     assert "explains the rollout" in doc.text
     assert "teaser" not in doc.text
     assert headings(doc) == [(1, "Rollout")]
+
+
+async def test_extraction_past_its_time_limit_fails_readably() -> None:
+    slow = Source(format="markdown", text=samples.MARKDOWN * 20_000)
+    with pytest.raises(ExtractionError, match=r"took longer than 0\.001s"):
+        await extract_source(slow, limit_seconds=0.001)

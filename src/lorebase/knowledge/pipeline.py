@@ -25,7 +25,13 @@ from lorebase.embedding.service import embed_texts, embedding_input, ensure_spac
 from lorebase.errors import Conflict
 from lorebase.knowledge import repository
 from lorebase.knowledge.chunking import Chunk, ChunkingConfig, chunk_document, fit_to_embedder
-from lorebase.knowledge.extract import BINARY_FORMATS, FORMATS, Extracted, extract
+from lorebase.knowledge.extract import (
+    BINARY_FORMATS,
+    FORMATS,
+    Extracted,
+    ExtractionError,
+    extract,
+)
 from lorebase.projects.service import bump_corpus_generation
 from lorebase.providers.base import Embedder
 from lorebase.providers.tokens import token_counter
@@ -91,11 +97,18 @@ def chunking_config(ctx: AppContext, embedder: Embedder) -> ChunkingConfig:
     )
 
 
-async def extract_source(source: Source) -> Extracted:
-    """Blocking parsers run in a thread: the event loop keeps serving requests."""
-    return await asyncio.to_thread(
+async def extract_source(source: Source, *, limit_seconds: float | None = None) -> Extracted:
+    """Blocking parsers run in a thread: the event loop keeps serving requests. Past
+    `limit_seconds` the job fails (the thread finishes in the background)."""
+    work = asyncio.to_thread(
         extract, source.format, data=source.data, text=source.text, language=source.language
     )
+    try:
+        return await asyncio.wait_for(work, limit_seconds)
+    except TimeoutError:
+        raise ExtractionError(
+            f"text extraction took longer than {limit_seconds:g}s (EXTRACT_TIMEOUT_SECONDS)"
+        ) from None
 
 
 async def prepare(
@@ -105,7 +118,7 @@ async def prepare(
     `ProviderError` subclasses when embedding fails."""
     embedder = ctx.embedder
     await progress.advance("extract", total=1)
-    extracted = await extract_source(source)
+    extracted = await extract_source(source, limit_seconds=ctx.settings.extract_timeout_seconds)
     await progress.advance("extract", done=1)
     chunks = await asyncio.to_thread(
         chunk_document,
