@@ -63,7 +63,7 @@ DEFAULT = Sizes(
     warmup=5.0,
     queries_per_scenario=8_000,
     recall_queries=200,
-    ef_values=(40, 64, 100, 200),
+    ef_values=(40, 100, 200, 400),
 )
 
 
