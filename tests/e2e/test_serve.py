@@ -78,3 +78,65 @@ def test_external_database_without_secret_key_refuses(
     assert result.returncode == 1
     assert "LOREBASE_SECRET_KEY" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+NEWCOMER_DOC = b"""# Team handbook
+
+## Holidays
+
+Every employee gets twenty-eight days of paid leave per year. Unused days carry over until March.
+
+## Deployments
+
+Production deploys happen on Tuesdays and Thursdays after the nine o'clock stand-up.
+
+## Expenses
+
+Receipts must be uploaded within thirty days; travel is reimbursed at economy fares.
+"""
+
+
+def _ask(base: str, headers: dict[str, str], project_id: str) -> dict[str, object]:
+    response = httpx.post(
+        f"{base}/api/v1/rag/query",
+        json={"project_id": project_id, "query_text": "how much vacation time do staff get?"},
+        headers=headers,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_newcomer_flow_upload_then_ask_in_own_words(server_factory: type[LorebaseServer]) -> None:
+    """The README's promise: register, log in, create a project, upload Markdown, ask."""
+    server = server_factory()
+    server.start()
+    headers = _register_and_login(server.url)
+    project = httpx.post(f"{server.url}/api/v1/projects", json={"name": "hb"}, headers=headers)
+    project_id = project.json()["id"]
+    upload = httpx.post(
+        f"{server.url}/api/v1/knowledge/upload",
+        data={"project_id": project_id},
+        files={"file": ("handbook.md", NEWCOMER_DOC, "text/markdown")},
+        headers=headers,
+        timeout=60,
+    )
+    assert upload.status_code == 202, upload.text
+    job_id = upload.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while True:
+        job = httpx.get(f"{server.url}/api/v1/jobs/{job_id}", headers=headers).json()
+        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert job["status"] == "succeeded", job
+
+    answer = _ask(server.url, headers, project_id)
+    top = answer["results"][0]  # type: ignore[index]
+    assert "twenty-eight days" in top["chunk_text"]
+
+    server.stop()
+    server.start()
+    again = _ask(server.url, headers, project_id)
+    assert "twenty-eight days" in again["results"][0]["chunk_text"]  # type: ignore[index]
