@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from lorebase.auth.tokens import TokenCache
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
@@ -28,6 +29,8 @@ class AppContext:
     embedder: Embedder
     llm: ChatModel
     secret_key: str
+    # Verified access tokens (signed with `secret_key`), so a request does not re-run PyJWT.
+    tokens: TokenCache = field(default_factory=TokenCache)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,15 @@ from lorebase.knowledge.runner import in_process_worker
 from lorebase.logs import configure_logging
 from lorebase.mcp.http import McpHttpEndpoint
 from lorebase.settings import Settings, get_settings
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up made (modules, schemas, SDK clients) out of the cyclic GC's sight.
+
+    Those objects live as long as the process, yet every full collection re-scanned them: a
+    pause of 40-260 ms at a time under load, the p99 of a read (bench/RESULTS.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
@@ -33,6 +43,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             return
         async with open_context(settings) as ctx, mcp_endpoint.running(), in_process_worker(ctx):
             app.state.ctx = ctx
+            _freeze_startup_objects()
             yield
 
     app = FastAPI(

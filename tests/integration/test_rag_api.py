@@ -285,6 +285,13 @@ async def test_answer_cache_hits_then_misses_after_a_new_version(
     assert second["results"] == first["results"]
     assert second["synthesized_answer"] == first["synthesized_answer"]
     assert second["query_id"] != first["query_id"]
+    # A hit is served from stored JSON: the same document but for the per-request fields.
+    per_request = {"query_id", "cached", "timings_ms"}
+    assert set(second) == set(first)
+    assert {k: v for k, v in second.items() if k not in per_request} == {
+        k: v for k, v in first.items() if k not in per_request
+    }
+    assert set(second["timings_ms"]) == {"cache", "total"}
     other_flags = await _query(client, kb, "What does continue do?", top_k=3)
     assert other_flags["cached"] is False
     after = (await client.get("/metrics")).text

@@ -135,7 +135,9 @@ async def authenticate(*, ctx: AppContext, credential: str) -> Principal:
     """Resolve a bearer credential (access JWT or API key) to the calling Principal."""
     if credential.startswith(API_KEY_PREFIX):
         return await authenticate_api_key(ctx=ctx, secret=credential)
-    claims = decode_token(credential, secret=ctx.secret_key, expected_type="access")
+    claims = decode_token(
+        credential, secret=ctx.secret_key, expected_type="access", cache=ctx.tokens
+    )
     try:
         user_id = uuid.UUID(claims.sub)
     except ValueError:

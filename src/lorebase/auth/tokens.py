@@ -54,8 +54,17 @@ def encode_token(
     return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
 
 
-def decode_token(token: str, *, secret: str, expected_type: TokenType) -> TokenClaims:
-    """Verify signature, expiry and type; any failure is a 401 that reveals nothing."""
+def decode_token(
+    token: str, *, secret: str, expected_type: TokenType, cache: TokenCache | None = None
+) -> TokenClaims:
+    """Verify signature, expiry and type; any failure is a 401 that reveals nothing.
+
+    With `cache`, a token whose signature was verified before is not verified again; its
+    expiry is checked on every use."""
+    if cache is not None:
+        cached = cache.get(token, expected_type)
+        if cached is not None:
+            return cached
     try:
         payload = jwt.decode(
             token,
@@ -70,7 +79,7 @@ def decode_token(token: str, *, secret: str, expected_type: TokenType) -> TokenC
     if payload.get("typ") != expected_type:
         raise Unauthorized("invalid token type")
     extra = {k: v for k, v in payload.items() if k not in {"sub", "jti", "typ", "iat", "exp"}}
-    return TokenClaims(
+    claims = TokenClaims(
         sub=str(payload["sub"]),
         jti=str(payload["jti"]),
         type=expected_type,
@@ -78,3 +87,37 @@ def decode_token(token: str, *, secret: str, expected_type: TokenType) -> TokenC
         iat=int(payload["iat"]),
         extra=extra,
     )
+    if cache is not None:
+        cache.put(token, claims)
+    return claims
+
+
+class TokenCache:
+    """Claims of access tokens whose signature this process has verified, by token string.
+
+    PyJWT re-prepares the key and re-checks the signature on every `decode` (~80 us, a tenth of
+    an authenticated read, bench/RESULTS.md). A token string can only ever carry the claims it
+    was verified with, so a hit needs no new signature check; expiry is checked on every hit,
+    and a full cache drops its oldest entry. One cache per signing secret (per AppContext)."""
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._claims: dict[str, TokenClaims] = {}
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+    def get(self, token: str, expected_type: TokenType) -> TokenClaims | None:
+        claims = self._claims.get(token)
+        if claims is None or claims.type != expected_type:
+            return None
+        # PyJWT rejects a token at `exp` itself (now >= exp), and so does the cache.
+        if time.time() >= claims.exp:
+            del self._claims[token]
+            raise Unauthorized("token expired")
+        return claims
+
+    def put(self, token: str, claims: TokenClaims) -> None:
+        if len(self._claims) >= self.max_entries:
+            self._claims.pop(next(iter(self._claims)))
+        self._claims[token] = claims

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from lorebase.api.deps import ContextDep, PrincipalDep, QueryRateLimit
 from lorebase.retrieval import service
 from lorebase.retrieval.schemas import QueryCreate, QueryEvent, QueryRead
+
+JSON = "application/json"
 
 router = APIRouter(prefix="/rag", tags=["rag"])
 
@@ -44,8 +46,10 @@ async def query_knowledge(
     _limit: QueryRateLimit,
     body: QueryCreate,
     accept: Annotated[str | None, Header()] = None,
-) -> QueryRead | EventSourceResponse:
+) -> Response:
     if _wants_stream(accept):
         events = await service.stream_query(ctx=ctx, principal=principal, query=body)
         return EventSourceResponse(_sse(events), headers={"X-Accel-Buffering": "no"})
-    return await service.run_query(ctx=ctx, principal=principal, query=body)
+    # The service answers with the QueryRead's JSON: a cached answer goes out as stored.
+    payload = await service.run_query_json(ctx=ctx, principal=principal, query=body)
+    return Response(content=payload, media_type=JSON)
