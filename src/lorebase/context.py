@@ -50,6 +50,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             services.database_url,
             min_size=settings.database_pool_min,
             max_size=settings.database_pool_max,
+            session_settings={"hnsw.ef_search": str(settings.hnsw_ef_search)},
         )
         await db.open()
         cache = Cache(services.redis_url, prefix=settings.redis_prefix)

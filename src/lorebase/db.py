@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 Conn = AsyncConnection[DictRow]
 
 
-async def _configure(conn: AsyncConnection[Any]) -> None:
+async def _configure(conn: AsyncConnection[Any], session_settings: dict[str, str]) -> None:
     # Autocommit is set here, not in the pool's connect kwargs: procrastinate's LISTEN
     # connection reuses those kwargs and adds its own `autocommit=True` (a TypeError that
     # stopped the job worker of `lorebase serve`).
@@ -22,19 +22,35 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     await register_vector_async(conn)
     # Filtered HNSW searches keep scanning until top-k rows pass the filter (pgvector >= 0.8).
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    for name, value in session_settings.items():
+        await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
 class Database:
     """An async connection pool; `connection()` for reads, `transaction()` for writes."""
 
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 20,
+        session_settings: dict[str, str] | None = None,
+    ) -> None:
+        """`session_settings` are `set_config`-ed on every new connection (e.g. the
+        configured `hnsw.ef_search`, so a search needs no transaction to set it locally)."""
         self.conninfo = conninfo
+        self.session_settings = settings = dict(session_settings or {})
+
+        async def configure(conn: AsyncConnection[Any]) -> None:
+            await _configure(conn, settings)
+
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
             open=False,
-            configure=_configure,
+            configure=configure,
             kwargs={"row_factory": dict_row},
             timeout=10.0,
         )

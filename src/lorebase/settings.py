@@ -80,7 +80,10 @@ class Settings(BaseSettings):
     use_hybrid_search: bool = False
     use_re_ranking: bool = False
     use_agentic_rag: bool = False
-    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
+    # Search queries that arrive while the embedder is busy are embedded together, this many
+    # at most per call (1 turns batching off).
+    query_embedding_batch: int = Field(default=16, ge=1, le=256)
     query_cache_ttl_seconds: int = Field(default=3600, ge=0)
     # Hybrid search: candidates per leg, weighted reciprocal rank fusion (measured with
     # `lorebase eval`, see bench/RESULTS.md), full-text query form and ranking function.

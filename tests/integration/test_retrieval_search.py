@@ -3,6 +3,7 @@ latest-version-only, and the HNSW index actually used by the dense leg."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -262,3 +263,31 @@ async def test_dense_leg_uses_the_partial_hnsw_index(ctx: AppContext, seeded: Se
         ef = (await cur.fetchone())["hnsw.ef_search"]  # type: ignore[index]
     assert "ix_knowledge_items_embedding_384" in plan, plan
     assert ef == "40"
+
+
+async def test_pooled_connections_carry_the_configured_ef_search(ctx: AppContext) -> None:
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute("SELECT current_setting('hnsw.ef_search') AS ef")
+        row = await cur.fetchone()
+    assert row is not None
+    assert int(row["ef"]) == ctx.settings.hnsw_ef_search
+
+
+async def test_another_ef_search_is_set_locally_and_finds_the_same(
+    ctx: AppContext, seeded: Seeded
+) -> None:
+    """A context whose ef_search differs from the pool's session value sets it per query (in
+    a transaction, so the pooled connection keeps its own)."""
+    other = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"hnsw_ef_search": 40})
+    )
+    target = await seeded.target(ctx)
+    query = "the call gives up waiting for a reply"
+    usual = await search(ctx, target=target, query_text=query, mode="semantic", top_k=3)
+    local = await search(other, target=target, query_text=query, mode="semantic", top_k=3)
+    assert [r.id for r in local.results] == [r.id for r in usual.results]
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute("SELECT current_setting('hnsw.ef_search') AS ef")
+        row = await cur.fetchone()
+    assert row is not None
+    assert int(row["ef"]) == ctx.settings.hnsw_ef_search

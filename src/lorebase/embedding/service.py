@@ -4,6 +4,8 @@ PostgreSQL embedding cache keyed by (provider, model, sha256 of text), and embed
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +104,57 @@ async def embed_texts(
                     conn, provider=provider, model=model, dim=dim, entries=entries
                 )
     return [found[sha] for sha in hashes]
+
+
+class EmbeddingBatcher:
+    """Embeds single texts (search queries) for concurrent callers, opportunistically batched:
+    a text that arrives while the embedder is busy waits for the running call and goes out
+    with the others that arrived meanwhile, in one call. An idle embedder is called at once,
+    so a lone query never waits for company. One batch of 16 short queries costs the local
+    model about a third of 16 single calls (bench/RESULTS.md)."""
+
+    def __init__(self, embedder: Embedder, *, max_batch: int | None = None) -> None:
+        self.embedder = embedder
+        self.max_batch = max(1, min(max_batch or embedder.max_batch, embedder.max_batch))
+        self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.calls = 0  # embedder calls made, for tests and metrics
+
+    async def embed(self, text: str) -> list[float]:
+        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self._pending.append((text, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        live: list[tuple[str, asyncio.Future[list[float]]]] = []
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                live = [(text, future) for text, future in batch if not future.done()]
+                if not live:
+                    continue
+                self.calls += 1
+                try:
+                    vectors = await embed_texts(
+                        db=None, embedder=self.embedder, texts=[text for text, _ in live]
+                    )
+                except Exception as exc:  # every caller of the batch gets the provider's error
+                    for _, future in live:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), vector in zip(live, vectors, strict=True):
+                    if not future.done():
+                        future.set_result(vector)
+        finally:
+            # Only a cancelled drain (the loop shutting down) leaves futures undone here:
+            # nobody may wait for them forever.
+            for _, future in [*live, *self._pending]:
+                future.cancel()
+            self._pending.clear()
 
 
 def _space_conflict(project_id: uuid.UUID, model: str, dim: int, embedder: Embedder) -> Conflict:

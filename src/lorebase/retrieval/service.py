@@ -22,7 +22,7 @@ from lorebase.answering.synthesis import Answer, Passage, stream_answer, synthes
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.embedding.service import check_space
+from lorebase.embedding.service import EmbeddingBatcher, check_space
 from lorebase.errors import AppError, ServiceUnavailable
 from lorebase.projects.schemas import ProjectAccess
 from lorebase.projects.service import get_project_for
@@ -85,6 +85,22 @@ def target_of(project: ProjectAccess) -> SearchTarget:
         embedding_model=project.embedding_model,
         embedding_dim=project.embedding_dim,
     )
+
+
+def _query_batcher(ctx: AppContext) -> EmbeddingBatcher:
+    """One batcher per embedder and context: concurrent searches share embedder calls."""
+    batchers: dict[int, EmbeddingBatcher] = ctx.extras.setdefault("query_batchers", {})
+    batcher = batchers.get(id(ctx.embedder))
+    if batcher is None or batcher.embedder is not ctx.embedder:
+        batcher = batchers[id(ctx.embedder)] = EmbeddingBatcher(
+            ctx.embedder, max_batch=ctx.settings.query_embedding_batch
+        )
+    return batcher
+
+
+def _session_ef_search(ctx: AppContext) -> int | None:
+    value = ctx.db.session_settings.get("hnsw.ef_search")
+    return int(value) if value is not None else None
 
 
 def _llm(ctx: AppContext) -> ChatModel | None:
@@ -175,6 +191,7 @@ async def search(
                     cache=ctx.cache if use_query_cache else None,
                     embedder=embedder,
                     text=query_text,
+                    batcher=_query_batcher(ctx),
                 )
             except ProviderError as exc:
                 if mode == "semantic":
@@ -190,7 +207,7 @@ async def search(
             outcome.timings_ms["embed"] = _ms(embed_start)
             if vector is not None:
                 leg_start = time.perf_counter()
-                async with ctx.db.transaction() as conn:
+                async with ctx.db.connection() as conn:
                     vector_hits = await search_vector(
                         conn,
                         project_id=target.project_id,
@@ -199,6 +216,7 @@ async def search(
                         query_vector=vector,
                         limit=per_leg,
                         ef_search=settings.hnsw_ef_search,
+                        session_ef_search=_session_ef_search(ctx),
                         filters=where,
                         params=params,
                     )
