@@ -5,7 +5,6 @@ PostgreSQL embedding cache keyed by (provider, model, sha256 of text), and embed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
