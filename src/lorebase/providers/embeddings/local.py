@@ -25,8 +25,11 @@ TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 class LocalEmbedder:
     """Mean-pooled, L2-normalised MiniLM embeddings computed in a worker thread."""
 
-    def __init__(self, *, threads: int | None = None, max_batch: int = 64) -> None:
+    def __init__(
+        self, *, threads: int | None = None, max_batch: int = 64, batch_tokens: int = 2048
+    ) -> None:
         self._max_batch = max_batch
+        self._batch_tokens = max(batch_tokens, MAX_TOKENS)
         self._threads = threads or max(1, min(4, os.cpu_count() or 1))
         self._session: ort.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
@@ -64,11 +67,10 @@ class LocalEmbedder:
         with self._load_lock:
             if self._session is None or self._tokenizer is None:
                 tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
-                # The shipped tokenizer pads everything to 128; pad to the batch's longest.
+                # The shipped tokenizer pads everything to 128; batches are padded here instead.
                 tokenizer.no_padding()
                 tokenizer.no_truncation()
                 tokenizer.enable_truncation(max_length=MAX_TOKENS)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
@@ -97,23 +99,38 @@ class LocalEmbedder:
         if not texts:
             return []
         session, tokenizer = self._load()
-        # Batches are padded to their longest text: embedding texts of similar length
-        # together wastes less compute on padding (then the original order is restored).
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        encodings = tokenizer.encode_batch(list(texts))
+        # Texts of similar token length go together (a batch is padded to its longest), and a
+        # batch holds at most `batch_tokens` padded tokens: 64 chunks of 256 tokens made the
+        # attention buffers ~2.5 GB (kept by onnxruntime's arena) and ran slower per text than
+        # batches of 8 (bench/RESULTS.md). The original order is restored at the end.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), self._max_batch):
-            indexes = order[start : start + self._max_batch]
-            vectors = self._embed_batch(session, tokenizer, [texts[i] for i in indexes])
+        start = 0
+        while start < len(order):
+            longest = len(encodings[order[start]].ids)
+            end = start + 1
+            while end < len(order) and end - start < self._max_batch:
+                longest = max(longest, len(encodings[order[end]].ids))
+                if longest * (end - start + 1) > self._batch_tokens:
+                    break
+                end += 1
+            indexes = order[start:end]
+            vectors = self._embed_batch(session, [encodings[i].ids for i in indexes])
             for index, vector in zip(indexes, vectors.tolist(), strict=True):
                 out[index] = vector
+            start = end
         return out
 
     def _embed_batch(
-        self, session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str]
+        self, session: ort.InferenceSession, token_ids: list[list[int]]
     ) -> np.ndarray[Any, np.dtype[np.float32]]:
-        encodings = tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        width = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, sequence in enumerate(token_ids):
+            ids[row, : len(sequence)] = sequence
+            mask[row, : len(sequence)] = 1
         type_ids = np.zeros_like(ids)
         with self._run_lock:
             (hidden,) = session.run(
