@@ -4,6 +4,7 @@ results independent of how texts were batched, and its own token counter."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lorebase.providers.embeddings.local import LocalEmbedder
 
@@ -17,8 +18,14 @@ TEXTS = [
 ]
 
 
-async def test_batches_sorted_by_length_keep_the_callers_order() -> None:
-    small_batches = LocalEmbedder(max_batch=2)
+@pytest.mark.parametrize(
+    "small_batches",
+    [LocalEmbedder(max_batch=2), LocalEmbedder(batch_tokens=64)],
+    ids=["two-texts-a-batch", "token-budget"],
+)
+async def test_batches_sorted_by_length_keep_the_callers_order(
+    small_batches: LocalEmbedder,
+) -> None:
     together = await small_batches.embed_batch(TEXTS)
     one_by_one = [(await small_batches.embed_batch([text]))[0] for text in TEXTS]
 
