@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     use_hybrid_search: bool = False
     use_re_ranking: bool = False
     use_agentic_rag: bool = False
-    hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=300, ge=1, le=1000)
     # Search queries that arrive while the embedder is busy are embedded together, this many
     # at most per call (1 turns batching off).
     query_embedding_batch: int = Field(default=16, ge=1, le=256)

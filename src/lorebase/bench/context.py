@@ -46,7 +46,7 @@ QUICK = Sizes(
     warmup=1.0,
     queries_per_scenario=1_500,
     recall_queries=20,
-    ef_values=(40, 100),
+    ef_values=(100, 300),
     ingest_timeout=180.0,
     ingest_stall=60.0,
 )
@@ -63,7 +63,7 @@ DEFAULT = Sizes(
     warmup=5.0,
     queries_per_scenario=8_000,
     recall_queries=200,
-    ef_values=(40, 100, 200, 400),
+    ef_values=(40, 100, 200, 300, 400),
 )
 
 
