@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -20,7 +18,7 @@ def text_key(*parts: str) -> str:
 
 
 class Cache:
-    """JSON values in Redis under a prefix. Cache reads and writes never fail a request:
+    """Byte values in Redis under a prefix. Cache reads and writes never fail a request:
     a Redis outage degrades to misses and is visible in /health."""
 
     def __init__(self, url: str, *, prefix: str = "lorebase:") -> None:
@@ -40,20 +38,6 @@ class Cache:
             return bool(await self.redis.ping())
         except (RedisError, OSError):
             return False
-
-    async def get_json(self, key: str) -> Any | None:
-        try:
-            raw = await self.redis.get(key)
-        except (RedisError, OSError) as exc:
-            log.warning("cache read failed", extra={"error": type(exc).__name__})
-            return None
-        return None if raw is None else orjson.loads(raw)
-
-    async def set_json(self, key: str, value: Any, *, ttl: int | None = None) -> None:
-        try:
-            await self.redis.set(key, orjson.dumps(value), ex=ttl or None)
-        except (RedisError, OSError) as exc:
-            log.warning("cache write failed", extra={"error": type(exc).__name__})
 
     async def get_bytes(self, key: str) -> bytes | None:
         try:
