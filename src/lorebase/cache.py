@@ -54,3 +54,26 @@ class Cache:
             await self.redis.set(key, value, ex=ttl or None)
         except (RedisError, OSError) as exc:
             log.warning("cache write failed", extra={"error": type(exc).__name__})
+
+    async def get_fields(self, key: str, fields: list[str]) -> list[bytes | None] | None:
+        """The hash's values for `fields` (None for a missing field); None if Redis failed."""
+        try:
+            raw = await self.redis.hmget(key, fields)
+        except (RedisError, OSError) as exc:
+            log.warning("cache read failed", extra={"error": type(exc).__name__})
+            return None
+        return [None if value is None else _as_bytes(value) for value in raw]
+
+    async def set_fields(self, key: str, values: dict[str, bytes], *, ttl: int) -> None:
+        """Set fields of a hash and (re)start its expiry."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping=values)  # type: ignore[arg-type]
+                pipe.expire(key, ttl)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("cache write failed", extra={"error": type(exc).__name__})
+
+
+def _as_bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()

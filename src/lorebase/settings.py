@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
     fulltext_rank: Literal["idf", "rank", "rank_cd"] = "idf"
+    # An OR query ranks the chunks holding its rarest lexemes, taken while their summed
+    # document frequencies stay within this many chunks (more only if too few match). The
+    # leg's cost grows with it; a project with no more chunks than this is never pruned.
+    fulltext_candidate_budget: int = Field(default=2000, ge=1)
     # Re-ranking: `auto` = cross-encoder when RERANK_MODEL_PATH is set, else listwise through
     # a generative LLM, else none (results unreranked, with a warning).
     reranker: Literal["auto", "cross-encoder", "llm", "none"] = "auto"

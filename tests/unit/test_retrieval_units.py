@@ -12,8 +12,15 @@ from lorebase.answering.citations import check_citations, find_verbatim
 from lorebase.answering.synthesis import Passage, finish_answer, pack_passages
 from lorebase.providers.base import BadResponse
 from lorebase.retrieval.evaluation import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from lorebase.retrieval.fulltext import effective_operator, uses_websearch_syntax
+from lorebase.retrieval.frequency import TermStats
+from lorebase.retrieval.fulltext import (
+    Tier,
+    candidate_tiers,
+    effective_operator,
+    uses_websearch_syntax,
+)
 from lorebase.retrieval.fusion import weighted_rrf
+from lorebase.retrieval.repository import tsquery_term
 from lorebase.retrieval.rerank import parse_ranking
 from lorebase.retrieval.schemas import QueryFilters
 from lorebase.retrieval.service import normalise_query
@@ -139,6 +146,48 @@ def test_parse_ranking_rejects_an_answer_without_ranks() -> None:
 def test_websearch_syntax_detection(text: str, websearch: bool) -> None:
     assert uses_websearch_syntax(text) is websearch
     assert effective_operator(text, "or") == ("and" if websearch else "or")
+
+
+def test_lexemes_are_quoted_for_tsquery_input() -> None:
+    assert tsquery_term("plain") == "'plain'"
+    assert tsquery_term("it's") == "'it''s'"
+    assert tsquery_term("back\\slash") == "'back\\\\slash'"
+
+
+def test_rare_lexemes_fill_the_budget_rarest_first() -> None:
+    tiers = candidate_tiers({"a": 5, "b": 900, "c": 1000, "d": 1500}, total=10**5, budget=2000)
+    assert tiers == [
+        Tier("'a' | 'b' | 'c'"),
+        Tier("'d'", exclude="('a' | 'b' | 'c')"),
+    ]
+
+
+def test_a_corpus_within_the_budget_ranks_every_lexeme_at_once() -> None:
+    # Summed frequencies exceed the budget, but no more chunks exist than the budget allows.
+    assert candidate_tiers({"a": 400, "b": 500, "c": 600}, total=600, budget=600) == [
+        Tier("'a' | 'b' | 'c'")
+    ]
+
+
+def test_common_words_rank_the_chunks_holding_more_of_them_first() -> None:
+    tiers = candidate_tiers(
+        {"rare": 10, "w": 3000, "x": 4000, "y": 5000, "z": 6000}, total=10**5, budget=2000
+    )
+    assert tiers == [
+        Tier("'rare'"),
+        Tier("'w' & 'x' & 'y'", exclude="('rare')", capped=True),
+        Tier("'w' & 'x'", exclude="('rare') | ('w' & 'x' & 'y')", capped=True),
+        Tier("'w'", exclude="('rare') | ('w' & 'x' & 'y') | ('w' & 'x')", capped=True),
+    ]
+    assert candidate_tiers({"only": 3000}, total=10**5, budget=2000) == [
+        Tier("'only'", capped=True)
+    ]
+
+
+def test_idf_is_bm25s() -> None:
+    stats = TermStats(total=100, frequencies={"rare": 1, "everywhere": 100})
+    assert stats.idf("rare") == pytest.approx(math.log(1 + 99.5 / 1.5))
+    assert 0 < stats.idf("everywhere") < 0.01
 
 
 def test_metrics_match_hand_computed_values() -> None:

@@ -1,19 +1,28 @@
 """The lexical leg: PostgreSQL full-text search with the project's text-search configuration.
 
 `websearch_to_tsquery` ANDs every term, so a natural-language question usually matches
-nothing. By default the query's lexemes are OR-ed instead (ranked with `ts_rank`); a query
+nothing. By default the query's lexemes are OR-ed instead and ranked by idf * ts_rank; a query
 written with web-search syntax (quoted phrases, `-term`, `or`) keeps its exact meaning.
+
+Ranking every chunk that contains any query word would read most of a large project (a common
+word is in tens of thousands of chunks), so an OR query ranks only the chunks that contain its
+rarer lexemes: rarest first while their summed document frequencies stay within the candidate
+budget. Every lexeme still contributes to the score of those candidates. A corpus smaller than
+the budget is never pruned.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from lorebase.cache import Cache
 from lorebase.db import Conn
 from lorebase.retrieval import repository
-from lorebase.retrieval.repository import FulltextOperator, FulltextRank
+from lorebase.retrieval.frequency import Corpus, FrequencyMemo, term_stats
+from lorebase.retrieval.repository import FulltextOperator, FulltextRank, LexicalQuery, tsquery_term
 
 _WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\s(?:or|OR)\s')
 
@@ -27,29 +36,117 @@ def effective_operator(text: str, configured: FulltextOperator) -> FulltextOpera
     return "and" if uses_websearch_syntax(text) else configured
 
 
+# Tiers of common words: chunks holding all of the (at most) this many rarest, then one fewer.
+COMMON_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Chunks to rank (tsquery text), less those earlier tiers ranked. A `capped` tier (common
+    words) ranks only the first `budget` chunks it finds."""
+
+    match: str
+    exclude: str | None = None
+    capped: bool = False
+
+
+def candidate_tiers(frequencies: dict[str, int], *, total: int, budget: int) -> list[Tier]:
+    """Which chunks an OR query ranks, in tiers, from its lexemes' document frequencies (all
+    > 0) among `total` chunks. A tier is ranked only when the tiers before it held fewer
+    chunks than the leg asks for.
+
+    Each tier ORs the next rarest lexemes while their summed frequencies (at most `total`)
+    fit `budget`. Once the next lexeme alone is over budget, so are all after it: only common
+    words are left, and the chunks holding more of them come first (all of the three rarest,
+    then the two rarest, then the rarest), each tier capped at `budget` chunks.
+    """
+    ordered = sorted(frequencies, key=lambda lexeme: (frequencies[lexeme], lexeme))
+    tiers: list[Tier] = []
+    ranked: list[str] = []
+
+    def add(match: str, *, capped: bool = False) -> None:
+        exclude = " | ".join(f"({m})" for m in ranked) or None
+        tiers.append(Tier(match, exclude=exclude, capped=capped))
+        ranked.append(match)
+
+    start = 0
+    while start < len(ordered):
+        end, spent = start, 0
+        while end < len(ordered) and min(spent + frequencies[ordered[end]], total) <= budget:
+            spent += frequencies[ordered[end]]
+            end += 1
+        if end == start:
+            break
+        add(" | ".join(tsquery_term(lexeme) for lexeme in ordered[start:end]))
+        start = end
+    common = [tsquery_term(lexeme) for lexeme in ordered[start : start + COMMON_WORDS]]
+    for size in range(len(common), 0, -1):
+        add(" & ".join(common[:size]), capped=True)
+    return tiers
+
+
 async def search_fulltext(
     conn: Conn,
     *,
-    project_id: UUID,
-    model: str,
+    cache: Cache | None,
+    memo: FrequencyMemo,
+    corpus: Corpus,
     ts_config: str,
     query_text: str,
     operator: FulltextOperator,
     rank: FulltextRank,
+    candidate_budget: int,
     limit: int,
     filters: repository.Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
-    """Chunks matching the query as (id, rank), best first."""
-    return await repository.fulltext_candidates(
-        conn,
-        project_id=project_id,
-        model=model,
-        ts_config=ts_config,
-        query_text=query_text,
-        operator=effective_operator(query_text, operator),
-        rank=rank,
-        limit=limit,
-        filters=filters,
-        params=params,
-    )
+    """Chunks matching the query as (id, rank), best first. An OR query ranks its candidate
+    tiers in turn until `limit` chunks are found; web-search syntax ranks every match."""
+
+    async def ranked(query: LexicalQuery, count: int) -> list[tuple[UUID, float]]:
+        return await repository.fulltext_candidates(
+            conn,
+            project_id=corpus.project_id,
+            model=corpus.model,
+            ts_config=ts_config,
+            query_text=query_text,
+            query=query,
+            limit=count,
+            filters=filters,
+            params=params,
+        )
+
+    websearch = effective_operator(query_text, operator) == "and"
+    if websearch and rank != "idf":
+        return await ranked(LexicalQuery(match=None, rank=rank), limit)
+    lexemes = await repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
+    if not lexemes:
+        return []
+    stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)
+    present = {lexeme: df for lexeme, df in stats.frequencies.items() if df > 0}
+    terms: list[tuple[str, float]] = []
+    if rank == "idf":
+        terms = [(tsquery_term(lexeme), stats.idf(lexeme)) for lexeme in present]
+    if websearch:
+        return await ranked(LexicalQuery(match=None, rank=rank, terms=terms), limit)
+    if not present:
+        return []
+    every = " | ".join(tsquery_term(lexeme) for lexeme in lexemes)
+    hits: list[tuple[UUID, float]] = []
+    for tier in candidate_tiers(present, total=stats.total, budget=candidate_budget):
+        query = LexicalQuery(
+            match=tier.match,
+            rank=rank,
+            terms=terms,
+            rank_query=every,
+            exclude=tier.exclude,
+            cap=candidate_budget if tier.capped else None,
+        )
+        hits += await ranked(query, limit)
+        if len(hits) >= limit:
+            break
+    if len(hits) > limit:
+        # The tiers before the last returned all they ranked: this is the top of them all.
+        hits.sort(key=lambda hit: (-hit[1], hit[0]))
+        del hits[limit:]
+    return hits

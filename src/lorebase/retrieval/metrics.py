@@ -15,3 +15,10 @@ QUERY_EMBEDDING_CACHE = Counter(
     "Query-embedding cache lookups by result (hit or miss).",
     ["result"],
 )
+
+TERM_FREQUENCIES = Counter(
+    "lorebase_fulltext_term_frequencies_total",
+    "Document frequencies the lexical leg needed, by where they came from "
+    "(memory, redis or database: counted).",
+    ["source"],
+)

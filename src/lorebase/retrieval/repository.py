@@ -7,6 +7,7 @@ replaces them in one transaction when a new version is indexed (`knowledge.pipel
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
@@ -118,82 +119,166 @@ async def vector_candidates(
     return pairs
 
 
-# Lexemes are quoted for tsquery input (quotes and backslashes doubled).
-_QUOTED_LEXEME = r"'''' || replace(replace(lex, '\', '\\'), '''', '''''') || ''''"
-_QUERY_LEXEMES = (
-    "unnest(tsvector_to_array(to_tsvector(%(ts_config)s::regconfig, %(query_text)s))) AS lex"
-)
+def tsquery_term(lexeme: str) -> str:
+    """A lexeme as tsquery input: quoted, so it is taken as it is (it is already normalised)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _or_tsquery() -> sql.Composable:
-    # Every lexeme of the query, OR-ed: natural-language questions would match nothing as an
-    # AND of their words.
-    return sql.SQL(
-        "(SELECT coalesce(string_agg("
-        + _QUOTED_LEXEME
-        + ", ' | '), '')::tsquery FROM "
-        + _QUERY_LEXEMES
-        + ")"
+async def query_lexemes(conn: Conn, *, ts_config: str, text: str) -> list[str]:
+    """The distinct lexemes of `text` under the text-search configuration (stopwords gone)."""
+    cur = await conn.execute(
+        "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)) AS lexemes", (ts_config, text)
     )
+    row = await cur.fetchone()
+    return list(row["lexemes"]) if row else []
 
 
-# `idf`: a BM25-like score, the sum over the query's lexemes of idf(lexeme) * ts_rank(chunk,
-# lexeme), so a rare identifier outweighs common words. Document frequencies are counted
-# through the GIN index over the project's chunks of the current model.
-_IDF_CTES = sql.SQL(
-    "terms AS MATERIALIZED (SELECT DISTINCT ("
-    + _QUOTED_LEXEME
-    + ")::tsquery AS q FROM "
-    + _QUERY_LEXEMES
-    + """),
-    corpus AS MATERIALIZED (
-        SELECT count(*)::float8 AS n FROM knowledge_items
-        WHERE project_id = %(project_id)s AND embedding_model = %(model)s
-    ),
-    weighted AS MATERIALIZED (
-        SELECT t.q, ln(1 + (c.n - f.df + 0.5) / (f.df + 0.5)) AS idf
-        FROM terms t CROSS JOIN corpus c
-        CROSS JOIN LATERAL (
-            SELECT count(*)::float8 AS df FROM knowledge_items k
-            WHERE k.project_id = %(project_id)s AND k.embedding_model = %(model)s
-              AND k.tsv @@ t.q
-        ) f
-        WHERE f.df > 0
-    ),"""
-)
-
-
-def fulltext_candidates_sql(
-    *, operator: FulltextOperator, rank: FulltextRank, filters: Filters
-) -> sql.Composed:
+async def count_chunks(
+    conn: Conn, *, project_id: UUID, model: str, below: UUID | None = None
+) -> int:
+    """How many of the project's chunks of `model` there are; with `below`, how many have an
+    id below it (ids are random UUIDs: a uniform sample)."""
+    values: dict[str, Any] = {"project_id": project_id, "model": model, "below": below}
     query = (
-        _or_tsquery()
-        if operator == "or"
-        else sql.SQL("websearch_to_tsquery(%(ts_config)s::regconfig, %(query_text)s)")
+        "SELECT count(*) AS n FROM knowledge_items "
+        "WHERE project_id = %(project_id)s AND embedding_model = %(model)s"
     )
-    ctes: sql.Composable = sql.SQL("")
-    # ts_rank normalisation 1 divides by 1 + log(length): long chunks do not win on length.
-    if rank == "idf":
-        ctes = _IDF_CTES
-        rank_fn = sql.SQL(
-            "(SELECT coalesce(sum(w.idf * ts_rank(ki.tsv, w.q, 1)), 0) FROM weighted w "
-            "WHERE ki.tsv @@ w.q)"
-        )
-    elif rank == "rank_cd":
-        rank_fn = sql.SQL("ts_rank_cd(ki.tsv, q.query, 1)")
+    if below is not None:
+        query += " AND id < %(below)s"
+    cur = await conn.execute(query, values)
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The project's chunks with an id below `below`: `sampled` of its `total` chunks. A
+    lexeme found in at least `min_hits` of them is estimated from them, not counted."""
+
+    below: UUID
+    sampled: int
+    total: int
+    min_hits: int
+
+
+_EXACT_COUNT = """(
+    SELECT count(*) FROM knowledge_items k
+    WHERE k.project_id = %(project_id)s AND k.embedding_model = %(model)s
+      AND k.tsv @@ t.term::tsquery
+)"""
+
+
+async def count_lexemes(
+    conn: Conn, *, project_id: UUID, model: str, lexemes: list[str], sample: Sample | None
+) -> dict[str, int]:
+    """How many of the project's chunks of `model` contain each lexeme, through the GIN index
+    on `tsv`: counted exactly, or with `sample`, estimated from the sample for the common ones
+    (counting those would read most of the project)."""
+    if not lexemes:
+        return {}
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "model": model,
+        "lexemes": lexemes,
+        "terms": [tsquery_term(lexeme) for lexeme in lexemes],
+    }
+    if sample is None:
+        query = f"""
+            SELECT t.lexeme, 0 AS hits, {_EXACT_COUNT} AS exact
+            FROM unnest(%(lexemes)s::text[], %(terms)s::text[]) AS t(lexeme, term)"""
     else:
-        rank_fn = sql.SQL("ts_rank(ki.tsv, q.query, 1)")
+        values.update(below=sample.below, min_hits=sample.min_hits)
+        # The exact count runs only for lexemes too rare in the sample to estimate.
+        query = f"""
+            SELECT t.lexeme, s.hits,
+                   CASE WHEN s.hits < %(min_hits)s THEN {_EXACT_COUNT} END AS exact
+            FROM unnest(%(lexemes)s::text[], %(terms)s::text[]) AS t(lexeme, term)
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS hits FROM knowledge_items k
+                WHERE k.project_id = %(project_id)s AND k.embedding_model = %(model)s
+                  AND k.tsv @@ t.term::tsquery AND k.id < %(below)s
+            ) s"""
+    cur = await conn.execute(query, values)
+    frequencies: dict[str, int] = {}
+    for row in await cur.fetchall():
+        exact = row["exact"]
+        if exact is None and sample is not None:
+            frequencies[row["lexeme"]] = round(row["hits"] * sample.total / sample.sampled)
+        else:
+            frequencies[row["lexeme"]] = int(exact)
+    return frequencies
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    """One full-text candidate query. `match` selects the chunks (tsquery text; None means
+    `websearch_to_tsquery` of the query text), `exclude` drops chunks an earlier query ranked.
+    Ranking: `idf` sums idf * ts_rank over `terms` ((tsquery term, idf) pairs); `rank` and
+    `rank_cd` score against `rank_query` (tsquery text; None: the web-search query). With
+    `cap`, only the first `cap` matching chunks found are ranked."""
+
+    match: str | None
+    rank: FulltextRank
+    terms: list[tuple[str, float]] = field(default_factory=list)
+    rank_query: str | None = None
+    exclude: str | None = None
+    cap: int | None = None
+
+
+_WEBSEARCH = sql.SQL("websearch_to_tsquery(%(ts_config)s::regconfig, %(query_text)s)")
+
+
+def _tsquery(param: str | None, name: str) -> sql.Composable:
+    if param is None:
+        return _WEBSEARCH
+    return sql.SQL("{}::tsquery").format(sql.Placeholder(name))
+
+
+def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Composed:
+    """The ranked candidates of one lexical query, best first; filters applied inside."""
+    # ts_rank normalisation 1 divides by 1 + log(length): long chunks do not win on length.
+    if query.rank == "idf":
+        # A BM25-like score: a rare identifier outweighs common words. ts_rank of a lexeme a
+        # chunk lacks is 0, so the sum needs no per-lexeme match test.
+        rank_fn: sql.Composable = sql.SQL(" + ").join(
+            sql.SQL("{w}::float8 * ts_rank(c.tsv, {t}::tsquery, 1)").format(
+                w=sql.Placeholder(f"w_{i}"), t=sql.Placeholder(f"t_{i}")
+            )
+            for i in range(len(query.terms))
+        )
+        if not query.terms:
+            rank_fn = sql.SQL("0::float8")
+    else:
+        function = sql.SQL("ts_rank_cd" if query.rank == "rank_cd" else "ts_rank")
+        rank_fn = sql.SQL("{}(c.tsv, {}, 1)").format(
+            function, _tsquery(query.rank_query, "rank_query")
+        )
+    exclude: sql.Composable = sql.SQL("")
+    if query.exclude is not None:
+        exclude = sql.SQL(" AND NOT ki.tsv @@ %(exclude)s::tsquery")
+    # OFFSET 0 keeps the subquery from being flattened, so `tsv || ''` below runs once per
+    # chunk: it detoasts the vector once, where each ts_rank would fetch a TOASTed one again.
+    cap: sql.Composable = sql.SQL(" OFFSET 0")
+    if query.cap is not None:
+        cap = sql.SQL(" LIMIT %(cap)s")
     return sql.SQL("""
-        WITH {ctes} q AS MATERIALIZED (SELECT {query} AS query)
-        SELECT ki.id, {rank_fn} AS rank
-        FROM q, knowledge_items ki {join}
-        WHERE ki.project_id = %(project_id)s
-          AND ki.embedding_model = %(model)s
-          AND ki.tsv @@ q.query{filters}
-        ORDER BY rank DESC, ki.id
+        SELECT c.id, {rank_fn} AS rank
+        FROM (
+            SELECT ki.id, ki.tsv || ''::tsvector AS tsv
+            FROM knowledge_items ki {join}
+            WHERE ki.project_id = %(project_id)s
+              AND ki.embedding_model = %(model)s
+              AND ki.tsv @@ {match}{exclude}{filters}{cap}
+        ) c
+        ORDER BY rank DESC, c.id
         LIMIT %(limit)s
         """).format(
-        ctes=ctes, query=query, rank_fn=rank_fn, join=filters.join, filters=filters.clauses
+        rank_fn=rank_fn,
+        join=filters.join,
+        match=_tsquery(query.match, "match"),
+        exclude=exclude,
+        filters=filters.clauses,
+        cap=cap,
     )
 
 
@@ -204,8 +289,7 @@ async def fulltext_candidates(
     model: str,
     ts_config: str,
     query_text: str,
-    operator: FulltextOperator,
-    rank: FulltextRank,
+    query: LexicalQuery,
     limit: int,
     filters: Filters,
     params: dict[str, Any],
@@ -217,11 +301,16 @@ async def fulltext_candidates(
         model=model,
         ts_config=ts_config,
         query_text=query_text,
+        match=query.match,
+        rank_query=query.rank_query,
+        exclude=query.exclude,
+        cap=query.cap,
         limit=limit,
     )
-    cur = await conn.execute(
-        fulltext_candidates_sql(operator=operator, rank=rank, filters=filters), values
-    )
+    for i, (term, idf) in enumerate(query.terms):
+        values[f"t_{i}"] = term
+        values[f"w_{i}"] = idf
+    cur = await conn.execute(fulltext_candidates_sql(query, filters), values)
     return [(row["id"], float(row["rank"])) for row in await cur.fetchall()]
 
 

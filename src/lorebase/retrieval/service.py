@@ -28,6 +28,7 @@ from lorebase.projects.schemas import ProjectAccess
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ChatModel, ProviderError, Reranker
 from lorebase.retrieval import repository
+from lorebase.retrieval.frequency import Corpus, FrequencyMemo
 from lorebase.retrieval.fulltext import search_fulltext
 from lorebase.retrieval.fusion import weighted_rrf
 from lorebase.retrieval.metrics import ANSWER_CACHE
@@ -56,6 +57,8 @@ class SearchTarget:
     text_search_config: str
     embedding_model: str | None
     embedding_dim: int | None
+    # Bumped by every knowledge change: keys the lexical leg's document-frequency cache.
+    corpus_generation: int = 0
 
 
 @dataclass
@@ -84,6 +87,7 @@ def target_of(project: ProjectAccess) -> SearchTarget:
         text_search_config=project.text_search_config,
         embedding_model=project.embedding_model,
         embedding_dim=project.embedding_dim,
+        corpus_generation=project.corpus_generation,
     )
 
 
@@ -105,6 +109,12 @@ def _session_ef_search(ctx: AppContext) -> int | None:
 
 def _llm(ctx: AppContext) -> ChatModel | None:
     return ctx.llm
+
+
+def _frequency_memo(ctx: AppContext) -> FrequencyMemo:
+    """This process's LRU of document frequencies, in front of Redis."""
+    memo: FrequencyMemo = ctx.extras.setdefault("frequency_memo", FrequencyMemo())
+    return memo
 
 
 def _reranker(ctx: AppContext) -> Reranker | None:
@@ -159,12 +169,14 @@ async def search(
         async with ctx.db.connection() as conn:
             hits = await search_fulltext(
                 conn,
-                project_id=target.project_id,
-                model=model,
+                cache=ctx.cache,
+                memo=_frequency_memo(ctx),
+                corpus=Corpus(target.project_id, model, target.corpus_generation),
                 ts_config=target.text_search_config,
                 query_text=query_text,
                 operator=settings.fulltext_operator,
                 rank=settings.fulltext_rank,
+                candidate_budget=settings.fulltext_candidate_budget,
                 limit=per_leg,
                 filters=where,
                 params=params,
@@ -338,6 +350,7 @@ def answer_cache_key(
             settings.hybrid_fulltext_weight,
             settings.fulltext_operator,
             settings.fulltext_rank,
+            settings.fulltext_candidate_budget,
             settings.rerank_candidates,
             settings.hnsw_ef_search,
             settings.answer_context_tokens,
