@@ -95,7 +95,27 @@ def _secret_key(settings: Settings, data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _start_postgres(data_dir: Path) -> tuple[Any, str]:
+# Our settings for the embedded server, included from the postgresql.conf that initdb wrote.
+_PG_CONF = "lorebase.conf"
+_PG_INCLUDE = f"include_if_exists = '{_PG_CONF}'"
+
+
+def _write_pg_conf(pgdata: Path, settings: Settings) -> bool:
+    """Write our server settings; True when postgresql.conf did not include them yet (a
+    server started before this call runs without them until it restarts)."""
+    (pgdata / _PG_CONF).write_text(
+        "# Written by lorebase at every start of the embedded server; edit the settings instead.\n"
+        f"shared_buffers = '{settings.embedded_postgres_shared_buffers}'\n"
+    )
+    conf = pgdata / "postgresql.conf"
+    text = conf.read_text()
+    if _PG_INCLUDE in text:
+        return False
+    conf.write_text(text.rstrip("\n") + "\n" + _PG_INCLUDE + "\n")
+    return True
+
+
+def _start_postgres(data_dir: Path, settings: Settings) -> tuple[Any, str]:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); harmless here.
         warnings.simplefilter("ignore")
@@ -108,7 +128,15 @@ def _start_postgres(data_dir: Path) -> tuple[Any, str]:
     handles = pgdata / ".handle_pids.json"
     if handles.exists():
         handles.write_text("[]")
+    initialised = (pgdata / "postgresql.conf").exists()
+    if initialised:
+        _write_pg_conf(pgdata, settings)
     server = get_server(pgdata.resolve(), cleanup_mode="stop")
+    if not initialised and _write_pg_conf(pgdata, settings):
+        # initdb ran inside get_server and started the server with its defaults: restart
+        # it once so it reads ours (later starts read them from the beginning).
+        server.cleanup()
+        server = get_server(pgdata.resolve(), cleanup_mode="stop")
     return server, str(server.get_uri())
 
 
@@ -210,7 +238,7 @@ def start_services(settings: Settings) -> EmbeddedServices:
     try:
         services.secret_key = _secret_key(settings, data_dir)
         if settings.database_url is None:
-            services._pg, services.database_url = _start_postgres(data_dir)
+            services._pg, services.database_url = _start_postgres(data_dir, settings)
             log.info("embedded postgres started", extra={"data_dir": str(data_dir)})
         else:
             services.database_url = settings.database_url.get_secret_value()

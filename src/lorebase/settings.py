@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
     lorebase_data_dir: Path = Path(".lorebase")
+    # shared_buffers of the embedded PostgreSQL (unused with DATABASE_URL). initdb's 128MB is
+    # smaller than the HNSW index of 100k chunks (195 MB), so every search read pages back in.
+    embedded_postgres_shared_buffers: str = Field(default="1GB", pattern=r"^[0-9]+(kB|MB|GB)$")
     redis_prefix: str = "lorebase:"
     database_pool_min: int = Field(default=2, ge=1)
     database_pool_max: int = Field(default=20, ge=1)
