@@ -110,6 +110,8 @@ def serve(
         _export(resolved)
         if no_worker:
             os.environ["LOREBASE_RUN_WORKER"] = "0"
+        # Each worker process sizes its share of the cores (the local embedder's threads).
+        os.environ["LOREBASE_WORKERS"] = str(workers)
         uvicorn.run(
             "lorebase.main:create_app",
             factory=True,

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     llm_fallbacks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     embedding_provider: str = "local"
     embedding_model: str | None = None
+    # onnxruntime threads of the local embedder in each process; 0: the cores divided by the
+    # processes that embed (`serve --workers N` exports LOREBASE_WORKERS), so N workers
+    # embedding at once do not run more threads than there are cores.
+    embedding_threads: int = Field(default=0, ge=0, le=64)
+    lorebase_workers: int = Field(default=1, ge=1)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     anthropic_api_key: SecretStr | None = None

@@ -3,6 +3,8 @@ results independent of how texts were batched, and its own token counter."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,16 @@ def test_space_and_limits() -> None:
     assert embedder.max_input_tokens == 256
     assert embedder.max_batch_tokens == embedder.max_batch * 256
     assert embedder.count_tokens("hello world") == 2
+
+
+def test_threads_share_the_cores_between_serve_workers() -> None:
+    from lorebase.providers.embeddings.local import local_threads
+    from lorebase.settings import Settings
+
+    cores = os.cpu_count() or 1
+    one = Settings(_env_file=None, lorebase_workers=1)  # type: ignore[call-arg]
+    many = Settings(_env_file=None, lorebase_workers=cores)  # type: ignore[call-arg]
+    fixed = Settings(_env_file=None, embedding_threads=3)  # type: ignore[call-arg]
+    assert local_threads(one) == max(1, min(4, cores))
+    assert local_threads(many) == 1
+    assert local_threads(fixed) == 3

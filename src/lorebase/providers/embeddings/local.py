@@ -153,4 +153,15 @@ class LocalEmbedder:
 
 
 def register(registry: Any) -> None:
-    registry.register_embedder("local", lambda settings: LocalEmbedder())
+    registry.register_embedder(
+        "local", lambda settings: LocalEmbedder(threads=local_threads(settings))
+    )
+
+
+def local_threads(settings: Any) -> int:
+    """`embedding_threads`, or the cores shared out between the processes that embed."""
+    configured = int(getattr(settings, "embedding_threads", 0) or 0)
+    if configured:
+        return configured
+    workers = max(1, int(getattr(settings, "lorebase_workers", 1) or 1))
+    return max(1, min(4, (os.cpu_count() or 1) // workers))
