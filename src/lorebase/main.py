@@ -23,7 +23,7 @@ def _freeze_startup_objects() -> None:
     """Move what start-up made (modules, schemas, SDK clients) out of the cyclic GC's sight.
 
     Those objects live as long as the process, yet every full collection re-scanned them: a
-    pause of 40-260 ms at a time under load, the p99 of a read (bench/RESULTS.md)."""
+    pause of 40-240 ms at a time under load, the p99 of a read (bench/RESULTS.md)."""
     gc.collect()
     gc.freeze()
 
