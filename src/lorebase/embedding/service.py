@@ -117,7 +117,7 @@ class EmbeddingBatcher:
         self.max_batch = max(1, min(max_batch or embedder.max_batch, embedder.max_batch))
         self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
         self._drainer: asyncio.Task[None] | None = None
-        self.calls = 0  # embedder calls made, for tests and metrics
+        self.calls = 0  # embedder calls made (the tests read it)
 
     async def embed(self, text: str) -> list[float]:
         future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
