@@ -20,6 +20,7 @@ from pydantic import SecretStr, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from lorebase.answering.service import run_query
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate, UserRead
@@ -44,7 +45,6 @@ from lorebase.providers.registry import check_providers
 from lorebase.retrieval.evaluation import MODES as EVAL_MODES
 from lorebase.retrieval.evaluation import EvalReport, evaluate
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
-from lorebase.retrieval.service import run_query
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)

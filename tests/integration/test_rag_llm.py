@@ -16,8 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from lorebase.answering.context import contextualize_chunks
 from lorebase.context import AppContext
+from lorebase.knowledge.context import contextualize_chunks
 from lorebase.main import create_app
 from lorebase.providers.registry import build_llm
 from tests.contract.fake_vendor import FakeVendor, Reply

@@ -31,7 +31,7 @@ from lorebase.retrieval.frequency import (
     term_stats,
 )
 from lorebase.retrieval.schemas import QueryFilters
-from lorebase.retrieval.service import SearchTarget, search, target_of
+from lorebase.retrieval.search import SearchTarget, search, target_of
 from tests.retrieval_seed import make_owner, seed_document
 
 SKY = (

@@ -15,7 +15,7 @@ from lorebase.context import AppContext
 from lorebase.projects.service import get_project_for
 from lorebase.retrieval import repository
 from lorebase.retrieval.schemas import QueryFilters
-from lorebase.retrieval.service import SearchTarget, search, target_of
+from lorebase.retrieval.search import SearchTarget, search, target_of
 from tests.retrieval_seed import make_owner, seed_document
 
 CORPUS = {

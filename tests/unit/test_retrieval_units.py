@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from lorebase.answering.cache import normalise_query
 from lorebase.answering.citations import check_citations, find_verbatim
 from lorebase.answering.synthesis import Passage, finish_answer, pack_passages
 from lorebase.providers.base import BadResponse
@@ -23,7 +24,6 @@ from lorebase.retrieval.fusion import weighted_rrf
 from lorebase.retrieval.repository import tsquery_term
 from lorebase.retrieval.rerank import parse_ranking
 from lorebase.retrieval.schemas import QueryFilters
-from lorebase.retrieval.service import normalise_query
 
 
 def test_rrf_sums_weighted_reciprocal_ranks() -> None:

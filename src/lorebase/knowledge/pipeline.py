@@ -16,7 +16,6 @@ from uuid import UUID
 
 import numpy as np
 
-from lorebase.answering.context import contextual_metadata
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.documents import repository as documents
@@ -25,6 +24,7 @@ from lorebase.embedding.service import embed_texts, embedding_input, ensure_spac
 from lorebase.errors import Conflict
 from lorebase.knowledge import repository
 from lorebase.knowledge.chunking import Chunk, ChunkingConfig, chunk_document, fit_to_embedder
+from lorebase.knowledge.context import contextual_metadata
 from lorebase.knowledge.extract import (
     BINARY_FORMATS,
     FORMATS,

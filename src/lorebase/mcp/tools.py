@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
+from lorebase.answering import service as answering
 from lorebase.documents import service as documents
 from lorebase.documents.schemas import DocumentRead
 from lorebase.knowledge import service as knowledge
@@ -20,7 +21,6 @@ from lorebase.mcp.schemas import Page
 from lorebase.projects import service as projects
 from lorebase.projects.schemas import ProjectCreate, ProjectRead
 from lorebase.ratelimit import RateLimiter
-from lorebase.retrieval import service as retrieval
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
 from lorebase.tasks import service as tasks
 from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
@@ -220,7 +220,7 @@ async def query_knowledge(
             filters=filters,
         )
         await _limit(caller, "query")
-        return await retrieval.run_query(ctx=caller.ctx, principal=caller.principal, query=query)
+        return await answering.run_query(ctx=caller.ctx, principal=caller.principal, query=query)
 
     return await invoke(ctx, "query_knowledge", run)
 

@@ -35,7 +35,7 @@ from lorebase.knowledge.pipeline import (
 from lorebase.projects.schemas import ProjectCreate
 from lorebase.projects.service import create_project, delete_project, get_project_for
 from lorebase.retrieval import repository
-from lorebase.retrieval.service import SearchMode, search, target_of
+from lorebase.retrieval.search import SearchMode, search, target_of
 
 # (label, search mode, re-rank)
 MODES: dict[str, tuple[SearchMode, bool]] = {

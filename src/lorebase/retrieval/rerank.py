@@ -11,8 +11,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lorebase.answering.prompts import rerank_messages
-from lorebase.providers.base import BadResponse, ChatModel, ProviderError, Reranker
+from lorebase.providers.base import (
+    BadResponse,
+    ChatModel,
+    Message,
+    ProviderError,
+    Reranker,
+    format_sources,
+)
 from lorebase.providers.registry import Registry
 from lorebase.settings import Settings
 
@@ -21,6 +27,17 @@ NO_RERANKER = (
     "ONNX file, or LLM_PROVIDER to a generative model); results are in retrieval order"
 )
 _RANK_ITEM = re.compile(r"\[(\d{1,3})\]|\b(\d{1,3})\b")
+
+RERANK_INSTRUCTIONS = (
+    "Rank the numbered sources by how well they answer the question, most relevant first. "
+    "Reply with the source numbers only, in square brackets, separated by '>', for example: "
+    "[2] > [3] > [1]. Include every source exactly once and write nothing else."
+)
+
+
+def rerank_messages(question: str, passages: Sequence[str]) -> list[Message]:
+    """The listwise re-ranking prompt over the providers' numbered-sources layout."""
+    return format_sources(question, passages, instructions=RERANK_INSTRUCTIONS)
 
 
 def is_generative(llm: ChatModel | None) -> bool:

@@ -9,8 +9,8 @@ import orjson
 from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from lorebase.answering import service
 from lorebase.api.deps import ContextDep, PrincipalDep, QueryRateLimit
-from lorebase.retrieval import service
 from lorebase.retrieval.schemas import QueryCreate, QueryEvent, QueryRead
 
 JSON = "application/json"

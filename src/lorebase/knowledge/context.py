@@ -18,17 +18,32 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from lorebase.answering import repository
-from lorebase.answering.prompts import context_messages
 from lorebase.context import AppContext
 from lorebase.db import Database
-from lorebase.providers.base import ChatModel, ProviderError, ProviderUnavailable
+from lorebase.knowledge import context_repository as repository
+from lorebase.providers.base import ChatModel, Message, ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
 SETTING = "contextual_embeddings"
 MAX_CONTEXT_CHARS = 400
 _LINE = re.compile(r"^\s*\[(\d{1,3})\]\s*(.+?)\s*$")
+
+CONTEXT_INSTRUCTIONS = (
+    "You situate chunks of a document for search. For each numbered chunk, write one short "
+    "sentence (at most 40 words) saying what the document is and where this chunk fits in it, "
+    "to be prepended to the chunk before it is embedded. Reply with one line per chunk, "
+    "starting with its number in square brackets, for example: [1] From the X guide, the "
+    "section on Y. Write nothing else."
+)
+
+
+def context_messages(document_excerpt: str, chunks: Sequence[str]) -> list[Message]:
+    """The contextual-embedding prompt: the document (excerpt), then numbered chunks."""
+    lines = ["Document:", document_excerpt.strip(), "", "Chunks:"]
+    for number, chunk in enumerate(chunks, start=1):
+        lines.append(f"[{number}] " + " ".join(chunk.split()))
+    return [Message("system", CONTEXT_INSTRUCTIONS), Message("user", "\n".join(lines))]
 
 
 def contextual_embeddings_enabled(project_settings: Mapping[str, Any] | None) -> bool:
@@ -99,43 +114,45 @@ async def contextualize_chunks(
     for start in range(0, len(missing), batch_size):
         batch = missing[start : start + batch_size]
         if down is not None:
-            for i in batch:
-                out[i] = _fallback(down)
-            continue
-        texts = [chunks[i] for i in batch]
-        try:
-            completion = await llm.complete(
-                context_messages(
-                    _excerpt(document_text, texts[0], max_chars=max_document_chars), texts
-                ),
-                max_tokens=60 * len(texts) + 20,
-            )
-        except ProviderUnavailable as exc:
-            # The model is down: do not wait on it again for the rest of this document.
-            down = f"chat model unavailable: {exc}"
-            log.warning("contextual embeddings fell back", extra={"reason": down})
-            for i in batch:
-                out[i] = _fallback(down)
-            continue
-        except ProviderError as exc:
-            for i in batch:
-                out[i] = _fallback(f"chat model error: {exc}")
-            continue
-        written = parse_contexts(completion.text, len(batch))
-        fresh: list[tuple[str, str]] = []
-        for position, i in enumerate(batch):
-            context = written.get(position)
-            if context is None:
-                out[i] = _fallback("the chat model wrote no context for this chunk")
-            else:
-                out[i] = {"context": context, "contextualized": True}
-                fresh.append((hashes[i], context))
+            written: dict[int, dict[str, Any]] = {i: _fallback(down) for i in batch}
+        else:
+            excerpt = _excerpt(document_text, chunks[batch[0]], max_chars=max_document_chars)
+            written, down = await _write_batch(llm, excerpt, [chunks[i] for i in batch], batch)
+        for i, meta in written.items():
+            out[i] = meta
+        fresh = [(hashes[i], str(m["context"])) for i, m in written.items() if m["contextualized"]]
         if fresh:
             async with db.connection() as conn:
                 await repository.put_contexts(
                     conn, model=llm.model_id, document_sha256=document_sha, contexts=fresh
                 )
     return [meta if meta is not None else _fallback("not processed") for meta in out]
+
+
+async def _write_batch(
+    llm: ChatModel, excerpt: str, texts: list[str], batch: list[int]
+) -> tuple[dict[int, dict[str, Any]], str | None]:
+    """Metadata of one batch of chunks (by chunk index), and why the model is down if it is."""
+    try:
+        completion = await llm.complete(
+            context_messages(excerpt, texts), max_tokens=60 * len(texts) + 20
+        )
+    except ProviderUnavailable as exc:
+        # The model is down: do not wait on it again for the rest of this document.
+        down = f"chat model unavailable: {exc}"
+        log.warning("contextual embeddings fell back", extra={"reason": down})
+        return {i: _fallback(down) for i in batch}, down
+    except ProviderError as exc:
+        return {i: _fallback(f"chat model error: {exc}") for i in batch}, None
+    contexts = parse_contexts(completion.text, len(batch))
+    written: dict[int, dict[str, Any]] = {}
+    for position, i in enumerate(batch):
+        context = contexts.get(position)
+        if context is None:
+            written[i] = _fallback("the chat model wrote no context for this chunk")
+        else:
+            written[i] = {"context": context, "contextualized": True}
+    return written, None
 
 
 async def contextual_metadata(

@@ -1,4 +1,4 @@
-"""SQL of the answering domain: the cache of LLM-written chunk contexts."""
+"""SQL of contextual embeddings: the cache of LLM-written chunk contexts."""
 
 from __future__ import annotations
 

@@ -1,0 +1,293 @@
+"""Answering a query: the one pipeline behind `POST /rag/query` (JSON and server-sent events),
+the MCP `query` tool and the CLI.
+
+A query reads top-down in `_pipeline`: parse (access, flags, cache key) → the answer cache →
+search (`retrieval.search`: text and vector legs, fuse, hydrate, rerank) → answer → respond.
+The JSON entry points drain that generator and keep its last step; the stream sends every step
+as an event; so the two cannot drift apart. Only the answer step differs: the stream asks the
+chat model for deltas, JSON for one completion (a chat model that fails degrades JSON to
+results only, while a stream that has started can only end with an `error` event)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from lorebase.answering.cache import (
+    Flags,
+    answer_cache_key,
+    cached_json,
+    parse_cached,
+    resolve_flags,
+    store_answer,
+)
+from lorebase.answering.prompts import NO_ANSWER
+from lorebase.answering.synthesis import Answer, Passage, stream_answer, synthesize_answer
+from lorebase.auth.permissions import Permission
+from lorebase.auth.principal import Principal
+from lorebase.context import AppContext
+from lorebase.errors import AppError
+from lorebase.projects.schemas import ProjectAccess
+from lorebase.projects.service import get_project_for
+from lorebase.providers.base import ProviderError
+from lorebase.retrieval.schemas import CitationRead, QueryCreate, QueryEvent, QueryRead
+from lorebase.retrieval.search import search, target_of
+from lorebase.timing import Timer, elapsed_ms
+
+log = logging.getLogger(__name__)
+
+
+# --- the public entry points -------------------------------------------------------------
+
+
+async def run_query(*, ctx: AppContext, principal: Principal, query: QueryCreate) -> QueryRead:
+    """Answer `POST /rag/query`: results (and an answer) for a project the caller may read."""
+    parsed = await _parse(ctx, principal, query)
+    last = await _last(_pipeline(ctx, parsed, stream=False))
+    return last.response if isinstance(last, _Step) else QueryRead.model_validate_json(last.payload)
+
+
+async def run_query_json(*, ctx: AppContext, principal: Principal, query: QueryCreate) -> bytes:
+    """`run_query` as the JSON bytes of its QueryRead; a cached answer is served as stored."""
+    parsed = await _parse(ctx, principal, query)
+    last = await _last(_pipeline(ctx, parsed, stream=False, raw_hit=True))
+    return last.response.model_dump_json().encode() if isinstance(last, _Step) else last.payload
+
+
+async def stream_query(
+    *, ctx: AppContext, principal: Principal, query: QueryCreate
+) -> AsyncIterator[QueryEvent]:
+    """Check access (errors raise here, before any event), then return the typed events:
+    `results`, `delta`* and `citations` (agentic only), `done`; or `error` as the last event."""
+    parsed = await _parse(ctx, principal, query)
+    return _events(_pipeline(ctx, parsed, stream=True))
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A parsed query: the request, its project (access checked), flags and cache key."""
+
+    request: QueryCreate
+    project: ProjectAccess
+    flags: Flags
+    key: str
+    started: float
+    query_id: UUID
+
+
+@dataclass
+class _Run:
+    """The response being built, and whether a provider failed (then it is not cached)."""
+
+    response: QueryRead
+    degraded: bool = False
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One step of the pipeline as the stream shows it; `response` is the answer so far."""
+
+    event: Literal["results", "delta", "citations", "done"]
+    response: QueryRead
+    text: str = ""  # a delta's text
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A cache hit as its stored JSON bytes (only when asked for with `raw_hit`)."""
+
+    payload: bytes
+
+
+async def _pipeline(
+    ctx: AppContext, query: _Query, *, stream: bool, raw_hit: bool = False
+) -> AsyncIterator[_Step | _Stored]:
+    """One query, top-down: cache → search → answer → respond (then cache the answer)."""
+    payload = await cached_json(ctx, key=query.key, query_id=query.query_id, started=query.started)
+    if payload is not None and raw_hit:
+        yield _Stored(payload)
+        return
+    hit = parse_cached(payload) if payload is not None else None
+    if hit is not None:
+        for step in _replay(hit):
+            yield step
+        return
+    run = await _search(ctx, query)
+    yield _Step("results", run.response)
+    if query.flags.agentic:
+        async for step in _answer(ctx, query, run, stream=stream):
+            yield step
+    run.response.timings_ms["total"] = elapsed_ms(query.started)
+    yield _Step("done", run.response)
+    if not run.degraded:
+        await store_answer(ctx, key=query.key, response=run.response)
+
+
+async def _parse(ctx: AppContext, principal: Principal, query: QueryCreate) -> _Query:
+    """The project (404 unless the caller may read it), the flags and the cache key."""
+    started = time.perf_counter()
+    project = await get_project_for(
+        ctx.db, principal=principal, project_id=query.project_id, permission=Permission.READ
+    )
+    flags = resolve_flags(ctx, query)
+    key = answer_cache_key(ctx, project=project, query=query, flags=flags)
+    return _Query(query, project, flags, key, started, uuid.uuid4())
+
+
+def _replay(hit: QueryRead) -> Iterator[_Step]:
+    """A cached answer's steps: the whole answer text is one delta."""
+    yield _Step("results", hit)
+    if hit.synthesized_answer is not None:
+        yield _Step("delta", hit, text=hit.synthesized_answer)
+        yield _Step("citations", hit)
+    yield _Step("done", hit)
+
+
+async def _search(ctx: AppContext, query: _Query) -> _Run:
+    """The passages (`retrieval.search`) as a response without an answer yet."""
+    flags = query.flags
+    outcome = await search(
+        ctx,
+        target=target_of(query.project),
+        query_text=query.request.query_text,
+        mode="hybrid" if flags.hybrid else "semantic",
+        top_k=flags.top_k,
+        use_re_ranking=flags.rerank,
+        filters=query.request.filters,
+    )
+    response = QueryRead(
+        query_id=query.query_id,
+        results=outcome.results,
+        total_results=len(outcome.results),
+        warnings=list(outcome.warnings),
+        timings_ms=dict(outcome.timings_ms),
+    )
+    return _Run(response, degraded=outcome.degraded)
+
+
+async def _answer(
+    ctx: AppContext, query: _Query, run: _Run, *, stream: bool
+) -> AsyncIterator[_Step]:
+    """The answer over the results with its checked citations: deltas as the model writes
+    them (stream), or one completion (JSON)."""
+    passages = [Passage(r.id, r.chunk_text) for r in run.response.results]
+    answer: Answer | None = None
+    with Timer(run.response.timings_ms).span("answer"):
+        if stream:
+            async for item in stream_answer(
+                llm=ctx.llm,
+                question=query.request.query_text,
+                passages=passages,
+                budget_tokens=ctx.settings.answer_context_tokens,
+                max_tokens=ctx.settings.answer_max_tokens,
+            ):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield _Step("delta", run.response, text=item)
+            answer = answer or Answer(text=NO_ANSWER)
+        else:
+            answer = await _complete_answer(ctx, query, run, passages)
+    if answer is not None:
+        run.response.synthesized_answer = answer.text
+        run.response.citations = [
+            CitationRead(result_id=rid, quote=quote) for rid, quote in answer.citations
+        ]
+        run.response.warnings.extend(answer.warnings)
+        run.degraded = run.degraded or answer.degraded
+        yield _Step("citations", run.response)
+
+
+async def _complete_answer(
+    ctx: AppContext, query: _Query, run: _Run, passages: list[Passage]
+) -> Answer | None:
+    """One completion; None (a warning, a degraded run) when the chat model is unavailable."""
+    try:
+        return await synthesize_answer(
+            llm=ctx.llm,
+            question=query.request.query_text,
+            passages=passages,
+            budget_tokens=ctx.settings.answer_context_tokens,
+            max_tokens=ctx.settings.answer_max_tokens,
+        )
+    except ProviderError as exc:
+        run.degraded = True
+        run.response.warnings.append(
+            f"no answer synthesized: the chat model is unavailable ({exc})"
+        )
+        return None
+
+
+async def _last(steps: AsyncIterator[_Step | _Stored]) -> _Step | _Stored:
+    """Drain the pipeline (its end caches the answer) and keep its last step."""
+    last: _Step | _Stored | None = None
+    async for step in steps:
+        last = step
+    if last is None:  # the pipeline always ends with `done` or a stored hit
+        raise RuntimeError("the query pipeline yielded nothing")
+    return last
+
+
+# --- server-sent events ------------------------------------------------------------------
+
+
+async def _events(steps: AsyncIterator[_Step | _Stored]) -> AsyncIterator[QueryEvent]:
+    """Each step as its typed event; a failure ends the stream with an `error` event."""
+    try:
+        async for step in steps:
+            if isinstance(step, _Stored):  # not asked for by the stream: replay it all the same
+                for each in _replay(QueryRead.model_validate_json(step.payload)):
+                    yield _event(each)
+            else:
+                yield _event(step)
+    except Exception as exc:
+        if not isinstance(exc, AppError | ProviderError):
+            log.exception("streamed query failed")
+        yield _error_event(exc)
+
+
+def _event(step: _Step) -> QueryEvent:
+    response = step.response
+    if step.event == "results":
+        return QueryEvent(
+            event="results",
+            data={
+                "query_id": str(response.query_id),
+                "results": [r.model_dump(mode="json") for r in response.results],
+                "total_results": response.total_results,
+            },
+        )
+    if step.event == "delta":
+        return QueryEvent(event="delta", data={"text": step.text})
+    if step.event == "citations":
+        citations = [c.model_dump(mode="json") for c in response.citations]
+        return QueryEvent(event="citations", data={"citations": citations})
+    return QueryEvent(
+        event="done",
+        data={
+            "query_id": str(response.query_id),
+            "synthesized_answer": response.synthesized_answer,
+            "cached": response.cached,
+            "warnings": response.warnings,
+            "timings_ms": response.timings_ms,
+        },
+    )
+
+
+def _error_event(exc: Exception) -> QueryEvent:
+    """The stream's last event for a failure (the one place to map errors for SSE)."""
+    if isinstance(exc, AppError):
+        data = {"status": exc.status, "title": exc.title, "detail": exc.detail}
+    elif isinstance(exc, ProviderError):
+        data = {"status": 503, "title": "Service Unavailable", "detail": str(exc)}
+    else:
+        data = {"status": 500, "title": "Internal Server Error", "detail": "unexpected error"}
+    return QueryEvent(event="error", data=data)
