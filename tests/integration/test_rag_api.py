@@ -487,3 +487,73 @@ async def test_query_embeddings_are_cached_in_redis_by_model_and_text(
     raw = await ctx.cache.get_bytes(key)
     assert raw is not None
     assert len(raw) == 4 * ctx.embedder.dimension
+
+
+async def _forget_answers(ctx: AppContext, project_id: str) -> None:
+    """Drop the project's cached answers, so the next query is a miss again."""
+    pattern = ctx.cache.key("answer", "*", project_id, "*")
+    keys = [key async for key in ctx.cache.redis.scan_iter(match=pattern)]
+    if keys:
+        await ctx.cache.redis.delete(*keys)
+
+
+async def _streamed(
+    client: httpx.AsyncClient, kb: dict[str, Any], body: dict[str, Any]
+) -> dict[str, Any]:
+    """The SSE answer folded into the JSON body's shape (without query_id)."""
+    headers = {**kb["user"].headers, "Accept": "text/event-stream"}
+    response = await client.post(QUERY, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    events = _events(response.text)
+    by_name = {name: data for name, data in events}
+    assert "error" not in by_name, by_name.get("error")
+    done = by_name["done"]
+    return {
+        "results": by_name["results"]["results"],
+        "total_results": by_name["results"]["total_results"],
+        "synthesized_answer": done["synthesized_answer"],
+        "citations": by_name.get("citations", {"citations": []})["citations"],
+        "cached": done["cached"],
+        "warnings": done["warnings"],
+        "timings": set(done["timings_ms"]),
+    }
+
+
+def _comparable(body: dict[str, Any]) -> dict[str, Any]:
+    fields = ("results", "total_results", "synthesized_answer", "citations", "cached", "warnings")
+    return {**{k: body[k] for k in fields}, "timings": set(body["timings_ms"])}
+
+
+async def test_json_and_stream_share_one_pipeline(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The same query over JSON and over SSE (each a cache miss, then each a hit) gives the
+    same results, answer, citations, warnings and timed steps."""
+    kb = await _project_with_docs(client, ctx)
+    text = "what does the break statement do in a loop?"
+    flags = {
+        "top_k": 3,
+        "use_hybrid_search": True,
+        "use_re_ranking": True,
+        "use_agentic_rag": True,
+    }
+    body = {"project_id": kb["project_id"], "query_text": text, **flags}
+    as_json = _comparable(await _query(client, kb, text, **flags))
+    await _forget_answers(ctx, kb["project_id"])
+    streamed = await _streamed(client, kb, body)
+    assert as_json["cached"] is streamed["cached"] is False
+    assert as_json["synthesized_answer"]
+    assert as_json["citations"]
+    assert as_json["warnings"]  # no reranker is configured: said the same way on both paths
+    assert streamed == as_json
+    steps = {"fulltext", "embed", "vector", "fuse", "fetch", "rerank", "answer", "total"}
+    assert steps <= streamed["timings"]
+
+    cached_json = _comparable(await _query(client, kb, text, **flags))
+    cached_stream = await _streamed(client, kb, body)
+    assert cached_json["cached"] is cached_stream["cached"] is True
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k not in ("cached", "timings")}
+
+    assert answer(cached_json) == answer(cached_stream) == answer(as_json)
