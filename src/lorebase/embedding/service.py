@@ -117,7 +117,6 @@ class EmbeddingBatcher:
         self.max_batch = max(1, min(max_batch or embedder.max_batch, embedder.max_batch))
         self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
         self._drainer: asyncio.Task[None] | None = None
-        self.calls = 0  # embedder calls made (the tests read it)
 
     async def embed(self, text: str) -> list[float]:
         future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
@@ -135,7 +134,6 @@ class EmbeddingBatcher:
                 live = [(text, future) for text, future in batch if not future.done()]
                 if not live:
                     continue
-                self.calls += 1
                 try:
                     vectors = await embed_texts(
                         db=None, embedder=self.embedder, texts=[text for text, _ in live]
