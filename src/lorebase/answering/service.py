@@ -125,8 +125,7 @@ async def _pipeline(
     if query.flags.agentic:
         async for step in _answer(ctx, query, run, stream=stream):
             yield step
-    run.response.timings_ms["total"] = elapsed_ms(query.started)
-    yield _Step("done", run.response)
+    yield _respond(query, run)
     if not run.degraded:
         await store_answer(ctx, key=query.key, response=run.response)
 
@@ -224,6 +223,12 @@ async def _complete_answer(
             f"no answer synthesized: the chat model is unavailable ({exc})"
         )
         return None
+
+
+def _respond(query: _Query, run: _Run) -> _Step:
+    """The finished response: the total time is taken here."""
+    run.response.timings_ms["total"] = elapsed_ms(query.started)
+    return _Step("done", run.response)
 
 
 async def _last(steps: AsyncIterator[_Step | _Stored]) -> _Step | _Stored:
