@@ -4,7 +4,6 @@ model or setting that shapes the answer moves, so a stale answer is unreachable.
 from __future__ import annotations
 
 import hashlib
-import time
 import unicodedata
 from dataclasses import dataclass
 from uuid import UUID
@@ -16,7 +15,7 @@ from lorebase.projects.schemas import ProjectAccess
 from lorebase.retrieval.metrics import ANSWER_CACHE
 from lorebase.retrieval.rerank import reranker_id
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
-from lorebase.timing import elapsed_ms
+from lorebase.timing import Timer
 
 ANSWER_CACHE_VERSION = "2"  # 2: stored as QueryRead JSON without per-request fields
 
@@ -98,19 +97,14 @@ def answer_cache_key(
 async def cached_json(ctx: AppContext, *, key: str, query_id: UUID, started: float) -> bytes | None:
     """The cached answer under `key` as the JSON bytes of a QueryRead (with this request's
     `query_id`, `cached` and `timings_ms`), or None."""
-    lookup = time.perf_counter()
-    stored = await ctx.cache.get_bytes(key)
+    timer = Timer(started=started)
+    with timer.span("cache"):
+        stored = await ctx.cache.get_bytes(key)
     if stored is None or not stored.startswith(_STORED_PREFIX):
         ANSWER_CACHE.labels(result="miss").inc()
         return None
     ANSWER_CACHE.labels(result="hit").inc()
-    head = orjson.dumps(
-        {
-            "query_id": query_id,
-            "cached": True,
-            "timings_ms": {"cache": elapsed_ms(lookup), "total": elapsed_ms(started)},
-        }
-    )
+    head = orjson.dumps({"query_id": query_id, "cached": True, "timings_ms": timer.stop()})
     return head[:-1] + b"," + stored[1:]
 
 
