@@ -1,0 +1,78 @@
+"""Typed Python client for the Lorebase REST API: `Client` (sync) and `AsyncClient`."""
+
+from lorebase_client._async import AsyncClient
+from lorebase_client._calls import FileLike
+from lorebase_client._session import RetryPolicy
+from lorebase_client._sync import Client
+from lorebase_client.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LorebaseError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    TransportError,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from lorebase_client.models import (
+    ApiKey,
+    ApiKeyCreated,
+    Citation,
+    Document,
+    DocumentVersion,
+    IngestAccepted,
+    Job,
+    JobAccepted,
+    Member,
+    Page,
+    Project,
+    QueryEvent,
+    QueryResponse,
+    Result,
+    Task,
+    TokenPair,
+    User,
+)
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyCreated",
+    "AsyncClient",
+    "BadRequest",
+    "Citation",
+    "Client",
+    "Conflict",
+    "Document",
+    "DocumentVersion",
+    "FileLike",
+    "Forbidden",
+    "IngestAccepted",
+    "Job",
+    "JobAccepted",
+    "LorebaseError",
+    "Member",
+    "NotFound",
+    "Page",
+    "PayloadTooLarge",
+    "Project",
+    "QueryEvent",
+    "QueryResponse",
+    "RateLimited",
+    "Result",
+    "RetryPolicy",
+    "ServerError",
+    "ServiceUnavailable",
+    "Task",
+    "TokenPair",
+    "TransportError",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "User",
+    "ValidationFailed",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,105 @@
+"""`lorebase-client` against a real `lorebase serve`: the README's first steps, sync and async,
+typed errors with the request id, streaming, token refresh and Retry-After retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from lorebase_client import AsyncClient, Client, NotFound, RateLimited, RetryPolicy
+
+from tests.e2e.conftest import LorebaseServer
+
+HANDBOOK = (
+    "# Handbook\n\n## Holidays\n\nEvery employee gets 30 days of paid holiday a year, "
+    "booked through the team calendar.\n\n## Equipment\n\nLaptops are replaced every three years.\n"
+)
+MISSING = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> object:
+    root = tmp_path_factory.mktemp("client")
+    (root / "data").mkdir()
+    # Short-lived access tokens so the refresh path runs; a query limit low enough to hit.
+    env = {"ACCESS_TOKEN_TTL_SECONDS": "3", "RATE_LIMIT_QUERY": "8/minute"}
+    serve = LorebaseServer(root / "data", env=env)
+    serve.start(timeout=180)
+    yield serve
+    serve.stop()
+
+
+def test_first_steps_sync(server: LorebaseServer, tmp_path: Path) -> None:
+    (tmp_path / "handbook.md").write_text(HANDBOOK)
+    name = f"ada-{uuid.uuid4().hex[:6]}"
+    with Client(server.url) as lb:
+        lb.register(name, "a long password")
+        lb.login(name, "a long password")
+        project = lb.create_project("handbook", tags=["hr"])
+        accepted = lb.upload(project.id, tmp_path / "handbook.md")
+        job = lb.wait_job(accepted[0].job_id or "", timeout=300)
+        answer = lb.query(project.id, "how many days of holiday?", use_agentic_rag=True)
+        with pytest.raises(NotFound) as missing:
+            lb.get_project(MISSING)
+        assert job.status == "succeeded"
+        assert "30 days" in answer.results[0].chunk_text
+        assert answer.citations
+        assert answer.citations[0].quote in answer.results[0].chunk_text
+        assert missing.value.status == 404
+        assert missing.value.request_id
+        assert [p.id for p in lb.iter_projects()] == [project.id]
+        # The access token lives 3 s: the client renews it with the refresh token by itself.
+        time.sleep(4)
+        assert lb.me().username == name
+        events = list(lb.stream(project.id, "how many days of holiday?", use_agentic_rag=True))
+        assert events[0].event == "results"
+        assert events[-1].event == "done"
+        assert "".join(e.text for e in events if e.event == "delta")
+
+
+def test_first_steps_async(server: LorebaseServer) -> None:
+    async def flow() -> None:
+        name = f"bob-{uuid.uuid4().hex[:6]}"
+        async with AsyncClient(server.url) as lb:
+            await lb.register(name, "a long password")
+            await lb.login(name, "a long password")
+            project = await lb.create_project("notes")
+            accepted = await lb.upload(project.id, ("handbook.md", HANDBOOK.encode()))
+            job = await lb.wait_job(accepted[0].job_id or "", timeout=300)
+            answer = await lb.query(project.id, "when are laptops replaced?")
+            events = [e async for e in lb.stream(project.id, "laptops", use_agentic_rag=True)]
+            key = await lb.create_api_key("agent", ["read"], project_id=project.id)
+            with pytest.raises(NotFound) as missing:
+                await lb.get_document(MISSING)
+        assert job.status == "succeeded"
+        assert "three years" in answer.results[0].chunk_text
+        assert events[-1].event == "done"
+        assert missing.value.request_id
+        async with AsyncClient(server.url, api_key=key.key) as agent:
+            assert (await agent.get_project(project.id)).name == "notes"
+
+    asyncio.run(flow())
+
+
+def test_rate_limit_retries_honour_retry_after_then_raise(server: LorebaseServer) -> None:
+    name = f"eve-{uuid.uuid4().hex[:6]}"
+    with Client(server.url, retry=RetryPolicy(attempts=0)) as lb:
+        lb.register(name, "a long password")
+        lb.login(name, "a long password")
+        project = lb.create_project("limits")
+        with pytest.raises(RateLimited) as limited:
+            _ask_repeatedly(lb, project.id)
+    assert limited.value.retry_after is not None
+    assert limited.value.retry_after > 0
+    # With retries, the client waits what Retry-After says and then gets through.
+    with Client(server.url, retry=RetryPolicy(attempts=2, max_wait=15)) as lb:
+        lb.login(name, "a long password")
+        assert lb.query(project.id, "one more").total_results == 0
+
+
+def _ask_repeatedly(lb: Client, project_id: object) -> None:
+    for i in range(20):
+        lb.query(str(project_id), f"question {i}")
