@@ -31,7 +31,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are rewritten only when asked (UPDATE_SCREENSHOTS=1), so a test run
+# leaves the checkout clean; otherwise they go to a scratch directory.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def chromium_path() -> str:
@@ -122,5 +124,9 @@ def open_page(browser: Browser, base_url: str, *, width: int = 1280) -> tuple[Pa
 
 
 def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        target = DOCS_SCREENSHOTS
+    else:
+        target = Path(os.environ.get("TMPDIR", "/tmp")) / "lorebase-screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"), full_page=True)

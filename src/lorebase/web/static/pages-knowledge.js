@@ -58,17 +58,21 @@ LB.pages.knowledge = async (app) => {
   const docsBox = h("div");
   const detail = h("div");
   const tracked = new Map();
+  const labels = new Map(); // job id -> what it is about (file name, URL), known at submit time
+  const retries = new Map(); // job id -> how to submit the same work again
 
   function jobRow(job) {
     const p = job.progress || { done: 0, total: 0 };
     const stage = p.stage ? ` · ${p.stage}` : "";
-    const files = job.result && job.result.name ? ` · ${job.result.name}` : "";
+    const files = labels.has(job.id) ? ` · ${labels.get(job.id)}` : "";
     return h("div", { class: "job", "data-job": job.id, "data-status": job.status },
       h("span", { class: `badge ${BADGE[job.status] || ""}` }, job.status), " ",
       h("strong", {}, job.kind), h("span", { class: "muted" }, files, stage, ` · ${p.done}/${p.total || "?"} done`),
       job.error ? h("div", { class: "alert" }, job.error) : null,
       FINISHED.has(job.status) ? null : h("progress", { max: p.total || 1, value: p.done, "aria-label": `Progress of ${job.kind} job` }),
-      writable && !FINISHED.has(job.status) ? h("button", { class: "danger small", type: "button", onclick: () => attempt(async () => { track(await api("POST", `/jobs/${job.id}/cancel`)); }) }, "Cancel") : null);
+      writable && !FINISHED.has(job.status) ? h("button", { class: "danger small", type: "button", onclick: () => attempt(async () => { track(await api("POST", `/jobs/${job.id}/cancel`)); }) }, "Cancel") : null,
+      writable && retries.has(job.id) && (job.status === "failed" || job.status === "cancelled")
+        ? h("button", { class: "secondary small", type: "button", onclick: () => attempt(retries.get(job.id)) }, "Retry") : null);
   }
   function renderJobs() {
     const jobs = [...tracked.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
@@ -98,8 +102,11 @@ LB.pages.knowledge = async (app) => {
     const data = await response.json().catch(() => null);
     if (!response.ok) throw new LB.Problem(response.status, data);
     const accepted = Array.isArray(data) ? data : [data];
-    for (const item of accepted) {
-      if (item.job_id) track(await api("GET", `/jobs/${item.job_id}`));
+    for (const [index, item] of accepted.entries()) {
+      if (!item.job_id) continue;
+      labels.set(item.job_id, files[index] ? files[index].webkitRelativePath || files[index].name : "");
+      if (files[index]) retries.set(item.job_id, () => upload([files[index]]));
+      track(await api("GET", `/jobs/${item.job_id}`));
     }
     const dupes = accepted.filter((a) => !a.job_id).length;
     LB.notice(`${accepted.length} file(s) accepted${dupes ? `, ${dupes} already present` : ""}.`, "ok");
@@ -122,7 +129,15 @@ LB.pages.knowledge = async (app) => {
       const err = h("div");
       return h("form", { class: "panel", "aria-label": title, onsubmit: (e) => {
           e.preventDefault();
-          attempt(async () => { const r = await api("POST", path, build(LB.formData(e.target))); track(await api("GET", `/jobs/${r.job_id}`)); LB.fill(err); wasBusy = true; }, err);
+          const submit = async (body) => {
+            const r = await api("POST", path, body);
+            labels.set(r.job_id, body.url);
+            retries.set(r.job_id, () => submit(body));
+            track(await api("GET", `/jobs/${r.job_id}`));
+            LB.fill(err);
+            wasBusy = true;
+          };
+          attempt(() => submit(build(LB.formData(e.target))), err);
         } }, h("h2", {}, title), fields, err, h("button", { type: "submit" }, "Start"));
     };
     const list = (text) => (text || "").split(",").map((s) => s.trim()).filter(Boolean);

@@ -90,7 +90,8 @@ LB.pages.projects = async (app) => {
     }
     const branch = (key) => h("ul", { class: "tree" }, (byParent.get(key) || []).map((p) => h("li", {}, row(p), byParent.has(p.id) ? branch(p.id) : null)));
     LB.fill(list, h("h2", {}, `Projects (${page.total})`),
-      page.items.length ? branch("") : h("p", { class: "muted" }, "No projects match."));
+      page.items.length ? branch("") : h("p", { class: "muted" }, "No projects match."),
+      page.total > page.items.length ? h("p", { class: "muted" }, `Showing ${page.items.length} of ${page.total}; narrow with a tag or status.`) : null);
   }
 
   function row(p) {

@@ -163,17 +163,19 @@ LB.pages.admin = async (app) => {
   const rows = await Promise.all(projects.map(async (p) => [p, await count(p.id, "queued"), await count(p.id, "running"), await count(p.id, "failed")]));
   const users = await api("GET", "/console/users?limit=100");
   const badge = (v) => h("span", { class: `badge ${v === "ok" ? "ok" : "bad"}` }, v);
+  const kv = (...pairs) => h("dl", { class: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", { style: "margin:0" }, v)]));
   app.append(h("div", { class: "grid" },
     h("section", { class: "panel", "aria-labelledby": "health-h" }, h("h2", { id: "health-h" }, "Health"),
-      h("div", { class: "kv" }, "Status", badge(health.status), "Database", badge(health.database), "Cache", badge(health.cache), "Version", health.version)),
+      kv(["Status", badge(health.status)], ["Database", badge(health.database)], ["Cache", badge(health.cache)], ["Version", health.version])),
     h("section", { class: "panel", "aria-labelledby": "metrics-h" }, h("h2", { id: "metrics-h" }, "Traffic (this process)"),
-      h("div", { class: "kv" }, "Requests", String(requests), "Server errors (5xx)", String(errors),
-        "Jobs queued", String(rows.reduce((n, r) => n + r[1], 0)), "Jobs failed", String(rows.reduce((n, r) => n + r[3], 0))))),
+      kv(["Requests", String(requests)], ["Server errors (5xx)", String(errors)],
+        ["Jobs queued", String(rows.reduce((n, r) => n + r[1], 0))], ["Jobs failed", String(rows.reduce((n, r) => n + r[3], 0))]))),
     h("section", { class: "panel", "aria-labelledby": "queue-h" }, h("h2", { id: "queue-h" }, "Jobs per project"),
       h("table", {}, h("thead", {}, h("tr", {}, ["Project", "Queued", "Running", "Failed"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows.map(([p, q, r, f]) => h("tr", {}, h("td", {}, p.name), h("td", {}, q), h("td", {}, r), h("td", {}, f)))))),
     h("section", { class: "panel", "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, `Users (${users.total})`),
       h("table", {}, h("thead", {}, h("tr", {}, ["Username", "Email", "Admin", "Created", "Id"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, users.items.map((u) => h("tr", {}, h("td", {}, u.username), h("td", {}, u.email || ""), h("td", {}, u.is_admin ? "yes" : ""), h("td", {}, LB.when(u.created_at)), h("td", {}, h("code", {}, u.id))))))));
+        h("tbody", {}, users.items.map((u) => h("tr", {}, h("td", {}, u.username), h("td", {}, u.email || ""), h("td", {}, u.is_admin ? "yes" : ""), h("td", {}, LB.when(u.created_at)), h("td", {}, h("code", {}, u.id)))))),
+      users.total > users.items.length ? h("p", { class: "muted" }, `Showing the first ${users.items.length} of ${users.total}.`) : null));
 };
 })();
