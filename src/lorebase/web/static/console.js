@@ -46,13 +46,16 @@ class Problem extends Error {
 }
 LB.Problem = Problem;
 
-async function refreshSession() {
-  const response = await fetch("/console/session/refresh", {
+// One refresh at a time: a refresh token is single-use, and a second concurrent use would be
+// taken for a stolen token (the server then revokes the whole session).
+let refreshing = null;
+function refreshSession() {
+  refreshing ??= fetch("/console/session/refresh", {
     method: "POST",
     credentials: "same-origin",
     headers: { "X-CSRF-Token": cookie("lb_csrf") },
-  });
-  return response.ok;
+  }).then((response) => response.ok, () => false).finally(() => setTimeout(() => { refreshing = null; }, 0));
+  return refreshing;
 }
 
 // Raw fetch with the CSRF header on writes and one silent refresh on an expired access token.
