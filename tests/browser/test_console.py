@@ -65,6 +65,10 @@ def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> No
     page, watch = open_page(browser, console_url)
     page.goto("/login")
     expect(page.get_by_text("lorebase user create NAME --admin")).to_be_visible()
+    page.keyboard.press("Tab")  # the first stop is the skip link, and focus is drawn
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
     shoot(page, "sign-in")
     sign_up(page, ALICE)
 
@@ -89,9 +93,24 @@ def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> No
     oncall.write_text(ONCALL)
     upload_and_wait(page, [handbook, oncall], 2)
     expect(page.locator("tbody tr")).to_have_count(2)
-    # A changed file of the same name becomes version 1.1.0; the diff shows the edit.
-    handbook.write_text(HANDBOOK.replace("twenty-eight", "thirty"))
-    upload_and_wait(page, [handbook], 3)
+    # A changed file of the same name, dropped on the drop zone, becomes version 1.1.0.
+    page.evaluate(
+        """(text) => {
+          const data = new DataTransfer();
+          data.items.add(new File([text], "handbook.md", {type: "text/markdown"}));
+          document.getElementById("dropzone").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        }""",
+        HANDBOOK.replace("twenty-eight", "thirty"),
+    )
+    expect(page.locator('.job[data-status="succeeded"]')).to_have_count(3, timeout=60_000)
+    # A crawl of a loopback address is refused; the form says why, in words.
+    watch.expected_statuses.add(422)
+    crawl = page.get_by_role("form", name="Crawl a website")
+    crawl.get_by_label("URL").fill("http://127.0.0.1:9/")
+    crawl.get_by_role("button", name="Start").click()
+    expect(crawl.get_by_role("alert")).to_contain_text("private")
+    watch.expected_statuses.discard(422)
     page.get_by_role("button", name="Versions of handbook.md").click()
     page.get_by_role("button", name="Show changes").click()
     expect(page.locator(".diff .add")).to_contain_text("thirty days")
