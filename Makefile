@@ -10,7 +10,7 @@ export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_VIRTUALENVS_CREATE := true
 export POETRY_NO_INTERACTION := 1
 
-.PHONY: install run test lint fmt bench clean
+.PHONY: install run test lint fmt bench clean chromium
 
 install: $(STAMP)
 
@@ -37,7 +37,15 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/black src tests bench
 
-test: lint
+# The browser tests (tests/browser) drive Debian's chromium; as root (CI) it is installed when
+# missing. Without it those tests fail with a message saying so; they never skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x "$${CHROMIUM:-/usr/bin/chromium}" || \
+	{ if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: sudo apt-get install -y chromium (browser tests need it)"; fi; }
+
+test: lint chromium
 	$(BIN)/pytest -q
 
 bench: install

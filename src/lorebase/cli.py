@@ -25,6 +25,7 @@ from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate, UserRead
 from lorebase.auth.service import register_user
+from lorebase.banner import print_banner_when_up
 from lorebase.bench.runner import Options as BenchOptions
 from lorebase.bench.runner import main as run_bench_main
 from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
@@ -103,7 +104,7 @@ def serve(
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _check_providers(settings)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
@@ -112,6 +113,7 @@ def serve(
             os.environ["LOREBASE_RUN_WORKER"] = "0"
         # Each worker process sizes its share of the cores (the local embedder's threads).
         os.environ["LOREBASE_WORKERS"] = str(workers)
+        print_banner_when_up(host, port)
         uvicorn.run(
             "lorebase.main:create_app",
             factory=True,
@@ -165,7 +167,7 @@ def reembed(
 
     Resumable; the old space keeps serving queries until every item is re-embedded."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         project_id = uuid.UUID(project)
     except ValueError:
@@ -191,7 +193,7 @@ def reembed(
 def migrate() -> None:
     """Apply database migrations and exit."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     with running_services(settings):
         typer.echo("database is up to date")
 
@@ -208,7 +210,7 @@ def user_create(
 ) -> None:
     """Create a user; the password comes from LOREBASE_PASSWORD or is asked for twice."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     password = os.environ.get("LOREBASE_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -233,7 +235,7 @@ def user_create(
 def mcp_stdio() -> None:
     """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
         _fail(error)
@@ -298,7 +300,7 @@ def query(
 ) -> None:
     """Query a project's knowledge as the operator (flags default from the settings)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         request = QueryCreate(
             project_id=uuid.UUID(project),
@@ -348,7 +350,7 @@ def worker(
 ) -> None:
     """Process ingestion jobs (run any number, on any machine, against one DATABASE_URL)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _check_providers(settings)
     with running_services(settings) as (resolved, _services):
         asyncio.run(_work(resolved, concurrency))
@@ -417,7 +419,7 @@ def ingest(
     With the embedded database, stop `lorebase serve` first (it owns the data dir); with
     DATABASE_URL, `--no-wait` leaves the indexing to the running workers."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         project_id = uuid.UUID(project)
     except ValueError:
@@ -463,7 +465,7 @@ def eval_command(
     """Ingest a BEIR dataset into a temporary project; print nDCG@10, recall@10/100, MRR@10 and
     p50/p95 latency per retrieval mode, as a table and as JSON."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
         if not (dataset_dir / name).is_file():
             _fail(f"{dataset_dir} has no {name} (BEIR layout expected)")

@@ -1,4 +1,4 @@
-"""JSON logs carrying the current request id."""
+"""Logs carrying the current request id: JSON lines, or readable text on a terminal."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's ANSI copy of the message
 }
 
 
@@ -39,16 +40,52 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """One JSON line per record on stderr; idempotent."""
+class TextFormatter(logging.Formatter):
+    """One readable line per record: time, level, logger, message, then `key=value` extras."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{name}={value}"
+            for name, value in record.__dict__.items()
+            if name not in _STANDARD and value is not None
+        ]
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            extras.append(f"request_id={request_id}")
+        if not extras:
+            return line
+        head, newline, trace = line.partition("\n")
+        return f"{head} [{' '.join(extras)}]{newline}{trace}"
+
+
+def wants_text(log_format: str | None, stream: Any = None) -> bool:
+    """`text`/`json` when forced; otherwise text exactly when the log stream is a terminal."""
+    if log_format is not None:
+        return log_format == "text"
+    stream = stream or sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def configure_logging(level: str = "INFO", log_format: str | None = None) -> None:
+    """One line per record on stderr (JSON, or text on a terminal: see `wants_text`);
+    idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
-    # orjson encodes a record in about half the time of the stdlib json encoder.
-    formatter: Any = OrjsonFormatter(
-        "{asctime}{levelname}{name}{message}",
-        style="{",
-        rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
-    )
+    formatter: Any
+    if wants_text(log_format, sys.stderr):
+        formatter = TextFormatter()
+    else:
+        # orjson encodes a record in about half the time of the stdlib json encoder.
+        formatter = OrjsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+        )
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

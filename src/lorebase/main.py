@@ -17,6 +17,7 @@ from lorebase.knowledge.runner import in_process_worker
 from lorebase.logs import configure_logging
 from lorebase.mcp.http import McpHttpEndpoint
 from lorebase.settings import Settings, get_settings
+from lorebase.web.router import install_console
 
 
 def _freeze_startup_objects() -> None:
@@ -31,7 +32,7 @@ def _freeze_startup_objects() -> None:
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     """The ASGI app. Pass `context` to share an already-open one (tests, embedded MCP)."""
     settings = settings or (context.settings if context else get_settings())
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     mcp_endpoint = McpHttpEndpoint()
 
     @asynccontextmanager
@@ -58,5 +59,6 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_problem_handlers(app)
     include_routes(app)
     app.router.routes.append(mcp_endpoint.route())
+    install_console(app)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -149,6 +149,8 @@ class Settings(BaseSettings):
 
     # --- logging ---------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Unset: readable text when stderr is a terminal, JSON lines otherwise.
+    log_format: Literal["json", "text"] | None = None
     access_log: bool = True
 
     @field_validator(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -12,7 +13,7 @@ from lorebase.auth.principal import Principal
 from lorebase.auth.service import authenticate
 from lorebase.cache import text_key
 from lorebase.context import AppContext
-from lorebase.errors import Unauthorized
+from lorebase.errors import Forbidden, Unauthorized
 from lorebase.ratelimit import RateLimiter
 
 
@@ -26,6 +27,28 @@ async def get_context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
+# The web console's session: HttpOnly cookies set by `POST /console/session` (lorebase.web).
+# A request authenticated by cookie that changes state must echo the readable CSRF cookie in
+# the CSRF header (double submit): another site can neither read the cookie nor set the header.
+SESSION_COOKIE = "lb_access"
+REFRESH_COOKIE = "lb_refresh"
+CSRF_COOKIE = "lb_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _session_credential(request: Request) -> str | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    if request.method not in _SAFE_METHODS:
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not expected or not secrets.compare_digest(expected.encode(), sent.encode()):
+            raise Forbidden("missing or wrong CSRF token (X-CSRF-Token) for a cookie session")
+    return token
+
+
 def _credential(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header:
@@ -35,7 +58,7 @@ def _credential(request: Request) -> str | None:
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
     key = request.headers.get("x-api-key")
     if key is None:
-        return None
+        return _session_credential(request)
     # X-API-Key carries API keys only, never a JWT (whose expiry/revocation rules differ).
     if not key.strip().startswith(API_KEY_PREFIX):
         raise Unauthorized("X-API-Key must hold an API key (lb_...)")

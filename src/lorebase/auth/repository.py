@@ -158,3 +158,18 @@ async def use_api_key(
         (key_hash, touch_after_seconds),
     )
     return await cur.fetchone()
+
+
+async def list_users(conn: Conn, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Users by name, one page, and how many there are."""
+    cur = await conn.execute(
+        f"SELECT {USER_COLUMNS}, count(*) OVER () AS total FROM users "
+        "ORDER BY lower(username) OFFSET %s LIMIT %s",
+        (skip, limit),
+    )
+    rows = await cur.fetchall()
+    if rows:
+        return rows, int(rows[0]["total"])
+    cur = await conn.execute("SELECT count(*) AS total FROM users")
+    row = await cur.fetchone()
+    return [], int(row["total"]) if row else 0

@@ -147,3 +147,14 @@ async def authenticate(*, ctx: AppContext, credential: str) -> Principal:
         username=str(claims.extra.get("name", "")),
         is_admin=bool(claims.extra.get("adm", False)),
     )
+
+
+async def list_users(
+    *, ctx: AppContext, principal: Principal, skip: int, limit: int
+) -> tuple[list[UserRead], int]:
+    """Every user (administrators only; an API key needs the admin scope)."""
+    if not principal.is_admin or "admin" not in principal.scopes:
+        raise Forbidden("only administrators can list users")
+    async with ctx.db.connection() as conn:
+        rows, total = await repository.list_users(conn, skip=skip, limit=limit)
+    return [_user_read(row) for row in rows], total
