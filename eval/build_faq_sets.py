@@ -50,9 +50,8 @@ def _unpack(workdir: Path) -> dict[str, str]:
     subprocess.run(["apt-get", "download", *PACKAGES], cwd=workdir, check=True)  # noqa: S603, S607
     versions: dict[str, str] = {}
     for deb in sorted(workdir.glob("*.deb")):
-        subprocess.run(
-            ["dpkg-deb", "-x", str(deb), str(workdir / "root")], check=True
-        )  # noqa: S603, S607
+        unpack = ["dpkg-deb", "-x", str(deb), str(workdir / "root")]
+        subprocess.run(unpack, check=True)  # noqa: S603
         name, version = deb.name.split("_")[:2]
         versions[name] = version.replace("%3a", ":")
     return versions
