@@ -222,6 +222,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
         ctx.cache, Corpus(seeded.project_id, model, target.corpus_generation), Counting()
     )
     stored = await ctx.cache.redis.hgetall(key)
+    assert int(stored.pop(b"  ")) > 0  # the chunks' lexemes, summed (BM25's average length)
     assert stored == {b"": b"3", b" ": b"3", b"zebra": b"1", b"yak": b"1"}
     assert await ctx.cache.redis.ttl(key) > 0
 
@@ -231,7 +232,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
     ctx.extras.pop("frequency_memo", None)
     from_redis = _counted("redis")
     planted = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=2)
-    assert _counted("redis") - from_redis == 4  # chunk count, sample size, two lexemes
+    assert _counted("redis") - from_redis == 5  # chunks, sample, lengths, two lexemes
     assert _names(planted.results)[0] == "yak"
 
     # New knowledge bumps the corpus generation: the planted count is never read again.
@@ -240,7 +241,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
     assert fresh.corpus_generation > target.corpus_generation
     counted = _counted("database")
     after = await search(ctx, target=fresh, query_text=query, mode="fulltext", top_k=2)
-    assert _counted("database") - counted == 4
+    assert _counted("database") - counted == 5
     assert _names(after.results) == ["zebra", "yak"]
     new_key = frequency_key(
         ctx.cache, Corpus(seeded.project_id, model, fresh.corpus_generation), Counting()
@@ -271,7 +272,7 @@ async def test_redis_down_degrades_to_counting(
             cache_log.removeHandler(caplog.handler)
     finally:
         await dead.close()
-    assert _counted("database") - counted == 5  # chunk count, sample size, three lexemes
+    assert _counted("database") - counted == 6  # chunks, sample, lengths, three lexemes
     assert "cache read failed" in caplog.text
     assert [r.id for r in degraded.results] == [r.id for r in healthy.results]
 
@@ -290,7 +291,7 @@ async def test_concurrent_misses_count_each_lexeme_once(ctx: AppContext, seeded:
 
     counted = _counted("database")
     results = await asyncio.gather(*(stats() for _ in range(4)))
-    assert _counted("database") - counted == 5  # chunk count, sample size, lexemes: once
+    assert _counted("database") - counted == 6  # chunks, sample, lengths, lexemes: once
     assert results == [{"quasar": 3, "gadget": 11, "widget": 10}] * 4
 
     # A request cancelled while counting leaves its waiters to count for themselves.

@@ -30,7 +30,7 @@ from lorebase.providers.base import ChatModel, ProviderError, Reranker
 from lorebase.retrieval import repository
 from lorebase.retrieval.frequency import Corpus, FrequencyMemo
 from lorebase.retrieval.fulltext import search_fulltext
-from lorebase.retrieval.fusion import weighted_rrf
+from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.metrics import ANSWER_CACHE
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
 from lorebase.retrieval.schemas import (
@@ -242,14 +242,16 @@ async def search(
 
     fuse_start = time.perf_counter()
     if mode == "hybrid":
-        fused = weighted_rrf(
-            [
-                ([i for i, _ in vector_hits], settings.hybrid_vector_weight),
-                ([i for i, _ in text_hits], settings.hybrid_fulltext_weight),
-            ],
-            k=settings.rrf_k,
+        ranked = fuse_legs(
+            query_text,
+            vector_hits,
+            text_hits,
+            method=settings.hybrid_fusion,
+            vector_weight=settings.hybrid_vector_weight,
+            fulltext_weight=settings.hybrid_fulltext_weight,
+            rrf_k=settings.rrf_k,
+            adaptive_weight=settings.hybrid_keyword_fulltext_share,
         )
-        ranked = [i for i, _ in fused]
     elif mode == "semantic":
         ranked = [i for i, _ in vector_hits]
     else:
@@ -346,6 +348,8 @@ def answer_cache_key(
         "retrieval": [
             settings.retrieval_candidates,
             settings.rrf_k,
+            settings.hybrid_fusion,
+            settings.hybrid_keyword_fulltext_share,
             settings.hybrid_vector_weight,
             settings.hybrid_fulltext_weight,
             settings.fulltext_operator,
