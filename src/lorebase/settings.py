@@ -100,10 +100,10 @@ class Settings(BaseSettings):
     # `rrf` fuses ranks; `minmax` / `zscore` fuse each leg's normalised scores, the weights
     # below taken as shares. A query that reads like search terms or code (not a question)
     # gives the full-text leg this share instead (None: never).
-    hybrid_fusion: Literal["rrf", "minmax", "zscore"] = "minmax"
-    hybrid_keyword_fulltext_share: float | None = Field(default=0.7, ge=0, le=1)
-    hybrid_vector_weight: float = Field(default=0.7, ge=0)
-    hybrid_fulltext_weight: float = Field(default=0.3, ge=0)
+    hybrid_fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
+    hybrid_keyword_fulltext_share: float | None = Field(default=None, ge=0, le=1)
+    hybrid_vector_weight: float = Field(default=1.0, ge=0)
+    hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
     fulltext_rank: Literal["bm25", "idf", "rank", "rank_cd"] = "bm25"
     # An OR query ranks the chunks holding its rarest lexemes, taken while their summed
