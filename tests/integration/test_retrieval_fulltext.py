@@ -79,9 +79,9 @@ async def seeded(ctx: AppContext) -> Seeded:
 
 
 @contextmanager
-def budget(ctx: AppContext, value: int) -> Iterator[None]:
+def budget(ctx: AppContext, value: int, **overrides: Any) -> Iterator[None]:
     original = ctx.settings
-    ctx.settings = original.model_copy(update={"fulltext_candidate_budget": value})
+    ctx.settings = original.model_copy(update={"fulltext_candidate_budget": value, **overrides})
     try:
         yield
     finally:
@@ -109,11 +109,12 @@ def _closed_port() -> int:
 async def test_budget_ranks_only_the_rare_lexemes_chunks(ctx: AppContext, seeded: Seeded) -> None:
     target = await seeded.target(ctx)
     query = "quasar gadget"
-    with budget(ctx, 1000):  # the corpus is smaller than the budget: nothing is pruned
+    # (idf x ts_rank: with BM25's saturation the rare quasar wins even unpruned)
+    with budget(ctx, 1000, fulltext_rank="idf"):  # corpus within the budget: nothing pruned
         whole = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=3)
     # The short all-gadget chunk outscores a long chunk that mentions the quasar once...
     assert _names(whole.results)[0] == "gadget-sheet", _names(whole.results)
-    with budget(ctx, BUDGET_BELOW_CORPUS):
+    with budget(ctx, BUDGET_BELOW_CORPUS, fulltext_rank="idf"):
         pruned = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=3)
     # ...but only the rare lexeme's chunks are ranked once the budget is below the corpus.
     assert _names(pruned.results) == ["quasar-notes"] * 3
@@ -247,6 +248,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
         ctx.cache, Corpus(seeded.project_id, model, fresh.corpus_generation), Counting()
     )
     stored = await ctx.cache.redis.hgetall(new_key)
+    assert int(stored.pop(b"  ")) > 0
     assert stored == {b"": b"4", b" ": b"4", b"zebra": b"1", b"yak": b"1"}
 
 
