@@ -1,107 +1,230 @@
-"""Measure retrieval choices on a BEIR dataset: ingest once, then run the modes of
-`lorebase eval` under several settings (full-text query form and ranking, fusion weights,
-RRF k). The numbers behind the defaults in bench/RESULTS.md.
+"""Measure retrieval choices on BEIR datasets, the numbers behind the defaults in
+bench/RESULTS.md. Each dataset is ingested once through the product; every query then runs
+through the search service once per leg (semantic, full-text with each ranking), and the
+fusion variants are computed from those candidate lists with `lorebase.retrieval.fusion`
+(exactly what the search service would fuse). rank_bm25's BM25Okapi over the same documents
+(Snowball-stemmed, stop words dropped) is the reference the full-text leg is held to.
 
-    LOREBASE_DATA_DIR=/tmp/lb-sweep .venv/bin/python bench/eval_sweep.py tests/data/pydoc-qa
+    LOREBASE_DATA_DIR=/tmp/lb-sweep .venv/bin/python bench/eval_sweep.py \\
+        eval/curl-faq eval/fetchmail-faq eval/pyweb-faq eval/zsh-faq tests/data/pydoc-qa \\
+        --json /tmp/sweep.json
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import re
+import statistics
 import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import snowballstemmer  # type: ignore[import-untyped]
+from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
+
+from lorebase.auth.permissions import Permission
 from lorebase.cli import running_services
-from lorebase.context import open_context
+from lorebase.context import AppContext, open_context
+from lorebase.evaluation.dataset import Dataset, load_dataset
+from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from lorebase.evaluation.runner import Ingested, ingest_dataset
 from lorebase.logs import configure_logging
-from lorebase.projects.service import delete_project
-from lorebase.retrieval.evaluation import ingest_dataset, load_dataset, run_modes
+from lorebase.projects.service import delete_project, get_project_for
+from lorebase.retrieval.fusion import convex, lexical_weight, weighted_rrf
+from lorebase.retrieval.search import search, target_of
 from lorebase.settings import get_settings
 
-# (label, modes, settings overrides)
-VARIANTS: list[tuple[str, list[str], dict[str, Any]]] = [
-    ("semantic", ["semantic"], {}),
-    (
-        "fulltext and/websearch, ts_rank_cd",
-        ["fulltext"],
-        {"fulltext_operator": "and", "fulltext_rank": "rank_cd"},
-    ),
-    (
-        "fulltext and/websearch, ts_rank",
-        ["fulltext"],
-        {"fulltext_operator": "and", "fulltext_rank": "rank"},
-    ),
-    (
-        "fulltext or, ts_rank_cd",
-        ["fulltext"],
-        {"fulltext_operator": "or", "fulltext_rank": "rank_cd"},
-    ),
-    ("fulltext or, ts_rank", ["fulltext"], {"fulltext_operator": "or", "fulltext_rank": "rank"}),
-    (
-        "fulltext or, idf x ts_rank",
-        ["fulltext"],
-        {"fulltext_operator": "or", "fulltext_rank": "idf"},
-    ),
-    (
-        "hybrid and/rank_cd, w=1.0",
-        ["hybrid"],
-        {"fulltext_operator": "and", "fulltext_rank": "rank_cd"},
-    ),
-    ("hybrid or/ts_rank, w=1.0", ["hybrid"], {"fulltext_operator": "or", "fulltext_rank": "rank"}),
-    ("hybrid or/idf, w=0.3", ["hybrid"], {"hybrid_fulltext_weight": 0.3}),
-    ("hybrid or/idf, w=0.5", ["hybrid"], {"hybrid_fulltext_weight": 0.5}),
-    ("hybrid or/idf, w=0.7", ["hybrid"], {"hybrid_fulltext_weight": 0.7}),
-    ("hybrid or/idf, w=1.0", ["hybrid"], {"hybrid_fulltext_weight": 1.0}),
-    ("hybrid or/idf, w=1.5", ["hybrid"], {"hybrid_fulltext_weight": 1.5}),
-    ("hybrid or/idf, w=1.0, k=10", ["hybrid"], {"rrf_k": 10}),
-    ("hybrid or/idf, w=1.0, k=30", ["hybrid"], {"rrf_k": 30}),
-    ("hybrid or/idf, w=1.0, k=100", ["hybrid"], {"rrf_k": 100}),
-    ("hybrid or/idf, w=1.0, 100 candidates", ["hybrid"], {"retrieval_candidates": 100}),
-]
+DEPTH = 100
+Hits = list[tuple[uuid.UUID, float]]  # chunk id, score; best first
+_STEM = snowballstemmer.stemmer("english")
+_WORD = re.compile(r"\w+")
+_STOP_WORDS = (
+    "a an and are as at be by for from has have how i if in is it of on or that the this to "
+    "was what when where which who why will with do does can my you your not"
+)
+_STOP = frozenset(_STOP_WORDS.split())
 
 
-async def sweep(dataset_dir: Path) -> list[dict[str, Any]]:
+def tokens(text: str) -> list[str]:
+    return list(_STEM.stemWords([w for w in _WORD.findall(text.lower()) if w not in _STOP]))
+
+
+def metrics(ranked_docs: dict[str, list[str]], dataset: Dataset) -> dict[str, Any]:
+    ndcg, r10, mrr = [], [], []
+    by_kind: dict[str, list[float]] = {}
+    for qid, ranked in ranked_docs.items():
+        relevant = dataset.qrels[qid]
+        ndcg.append(ndcg_at_k(ranked, relevant, 10))
+        r10.append(recall_at_k(ranked, relevant, 10))
+        mrr.append(mrr_at_k(ranked, relevant, 10))
+        by_kind.setdefault(dataset.kinds.get(qid, "natural"), []).append(ndcg[-1])
+    return {
+        "ndcg_at_10": round(statistics.fmean(ndcg), 4),
+        "recall_at_10": round(statistics.fmean(r10), 4),
+        "mrr_at_10": round(statistics.fmean(mrr), 4),
+        "by_kind": {k: round(statistics.fmean(v), 4) for k, v in sorted(by_kind.items())},
+    }
+
+
+def to_docs(hits: Hits, doc_of_chunk: dict[uuid.UUID, str]) -> list[str]:
+    ranked: list[str] = []
+    for chunk, _ in hits:
+        doc = doc_of_chunk.get(chunk)
+        if doc is not None and doc not in ranked:
+            ranked.append(doc)
+    return ranked
+
+
+async def collect(
+    ctx: AppContext, ingested: Ingested, dataset: Dataset, ranks: Sequence[str]
+) -> tuple[dict[str, dict[str, Hits]], dict[uuid.UUID, str], dict[str, float]]:
+    """Per leg, per query: the leg's top DEPTH chunks with scores; chunk -> corpus id; p50."""
+    access = await get_project_for(
+        ctx.db,
+        principal=ingested.principal,
+        project_id=ingested.project_id,
+        permission=Permission.READ,
+    )
+    target = target_of(access)
+    base = ctx.settings
+    legs: dict[str, dict[str, Hits]] = {}
+    doc_of_chunk: dict[uuid.UUID, str] = {}
+    p50: dict[str, float] = {}
+    runs = [("semantic", "semantic", base.fulltext_rank)] + [
+        (f"fulltext:{rank}", "fulltext", rank) for rank in ranks
+    ]
+    for label, mode, rank in runs:
+        ctx.settings = base.model_copy(update={"fulltext_rank": rank})
+        legs[label], latencies = {}, []
+        for qid, text in dataset.queries.items():
+            started = time.perf_counter()
+            outcome = await search(
+                ctx,
+                target=target,
+                query_text=text,
+                mode=mode,  # type: ignore[arg-type]
+                top_k=DEPTH,
+                use_query_cache=False,
+            )
+            latencies.append((time.perf_counter() - started) * 1000)
+            legs[label][qid] = [(r.id, r.similarity_score) for r in outcome.results]
+            for r in outcome.results:
+                corpus_id = ingested.doc_of.get(r.document_id)
+                if corpus_id is not None:
+                    doc_of_chunk[r.id] = corpus_id
+        p50[label] = round(percentile(latencies, 50), 1)
+    ctx.settings = base
+    return legs, doc_of_chunk, p50
+
+
+def bm25_okapi(dataset: Dataset) -> dict[str, list[str]]:
+    ids = list(dataset.corpus)
+    index = BM25Okapi([tokens(f"{t}\n{x}") for t, x in (dataset.corpus[i] for i in ids)])
+    ranked: dict[str, list[str]] = {}
+    for qid, text in dataset.queries.items():
+        scores = index.get_scores(tokens(text))
+        order = sorted(range(len(ids)), key=lambda i: -scores[i])[:DEPTH]
+        ranked[qid] = [ids[i] for i in order if scores[i] > 0]
+    return ranked
+
+
+Fuser = Callable[[str, Hits, Hits], Hits]
+
+
+def fusers() -> dict[str, Fuser]:
+    out: dict[str, Fuser] = {
+        "rrf k=60 w=1": lambda q, d, t: weighted_rrf(
+            [([i for i, _ in d], 1.0), ([i for i, _ in t], 1.0)]
+        ),
+        "rrf k=60 wt=0.5": lambda q, d, t: weighted_rrf(
+            [([i for i, _ in d], 1.0), ([i for i, _ in t], 0.5)]
+        ),
+    }
+    for alpha in (0.6, 0.7, 0.8, 0.85, 0.9):
+        out[f"minmax dense={alpha}"] = lambda q, d, t, a=alpha: convex([(d, a), (t, 1 - a)])
+        out[f"zscore dense={alpha}"] = lambda q, d, t, a=alpha: convex(
+            [(d, a), (t, 1 - a)], how="zscore"
+        )
+    for base, boosted in ((0.15, 0.5), (0.2, 0.5), (0.3, 0.5), (0.2, 0.6)):
+
+        def adaptive(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
+            w = lexical_weight(q, base=b, boosted=x)
+            return convex([(d, 1 - w), (t, w)])
+
+        def adaptive_z(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
+            w = lexical_weight(q, base=b, boosted=x)
+            return convex([(d, 1 - w), (t, w)], how="zscore")
+
+        out[f"adaptive minmax lex={base}/{boosted}"] = adaptive
+        out[f"adaptive zscore lex={base}/{boosted}"] = adaptive_z
+    return out
+
+
+async def sweep_one(ctx: AppContext, path: Path, ranks: Sequence[str]) -> list[dict[str, Any]]:
+    dataset = load_dataset(path)
+    say = lambda m: print(f"{path.name}: {m}", file=sys.stderr, flush=True)  # noqa: E731
+    ingested = await ingest_dataset(ctx, dataset=dataset, name=path.name, say=say)
+    try:
+        legs, doc_of_chunk, p50 = await collect(ctx, ingested, dataset, ranks)
+    finally:
+        await delete_project(ctx=ctx, principal=ingested.principal, project_id=ingested.project_id)
+    rows: list[dict[str, Any]] = []
+
+    def add(variant: str, ranked: dict[str, list[str]], latency: float | None) -> None:
+        row = {
+            "dataset": path.name,
+            "variant": variant,
+            "p50_ms": latency,
+            **metrics(ranked, dataset),
+        }
+        rows.append(row)
+        print(
+            f"{path.name:<14}{variant:<40} nDCG@10 {row['ndcg_at_10']:.3f}  R@10 "
+            f"{row['recall_at_10']:.3f}  MRR@10 {row['mrr_at_10']:.3f}  by kind {row['by_kind']}",
+            flush=True,
+        )
+
+    for label, hits in legs.items():
+        add(label, {q: to_docs(h, doc_of_chunk) for q, h in hits.items()}, p50[label])
+    add("rank_bm25 BM25Okapi (documents)", bm25_okapi(dataset), None)
+    for rank in ranks:
+        for name, fuse in fusers().items():
+            fused = {
+                q: to_docs(
+                    fuse(dataset.queries[q], legs["semantic"][q], legs[f"fulltext:{rank}"][q]),
+                    doc_of_chunk,
+                )
+                for q in dataset.queries
+            }
+            add(f"hybrid[{rank}] {name}", fused, None)
+    return rows
+
+
+async def sweep(paths: list[Path], ranks: Sequence[str]) -> list[dict[str, Any]]:
     settings = get_settings()
     configure_logging("WARNING")
     rows: list[dict[str, Any]] = []
     with running_services(settings) as (resolved, _services):
         async with open_context(resolved) as ctx:
-            dataset = load_dataset(dataset_dir)
-            ingested = await ingest_dataset(
-                ctx, dataset=dataset, name=dataset_dir.name, say=lambda m: print(m, file=sys.stderr)
-            )
-            base = ctx.settings
-            try:
-                for label, modes, overrides in VARIANTS:
-                    ctx.settings = base.model_copy(update={**overrides})
-                    ctx.extras.pop("rerankers", None)
-                    for result in await run_modes(
-                        ctx, ingested=ingested, dataset=dataset, modes=modes, say=lambda m: None
-                    ):
-                        row = {"variant": label, **result.__dict__}
-                        rows.append(row)
-                        print(
-                            f"{label:<40} nDCG@10 {result.ndcg_at_10:.3f}  R@10 "
-                            f"{result.recall_at_10:.3f}  R@100 {result.recall_at_100:.3f}  "
-                            f"MRR@10 {result.mrr_at_10:.3f}  p50 {result.p50_ms:.1f} ms  "
-                            f"by kind {result.ndcg_at_10_by_kind}",
-                            flush=True,
-                        )
-            finally:
-                ctx.settings = base
-                await delete_project(
-                    ctx=ctx, principal=ingested.principal, project_id=ingested.project_id
-                )
+            for path in paths:
+                rows += await sweep_one(ctx, path, ranks)
     return rows
 
 
 def main() -> None:
-    rows = asyncio.run(sweep(Path(sys.argv[1])))
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else None
-    if out is not None:
-        out.write_text(json.dumps(rows, indent=2) + "\n")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("datasets", nargs="+", type=Path)
+    parser.add_argument("--rank", action="append", default=[], help="full-text rankings")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = asyncio.run(sweep(args.datasets, args.rank or ["idf", "bm25"]))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

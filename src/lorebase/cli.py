@@ -33,6 +33,9 @@ from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
 from lorebase.errors import AppError, ConfigurationError
+from lorebase.evaluation.report import EvalReport
+from lorebase.evaluation.runner import MODES as EVAL_MODES
+from lorebase.evaluation.runner import evaluate
 from lorebase.jobs import background_worker, run_worker
 from lorebase.knowledge.local import FileOutcome, submit_files, wait_for_jobs
 from lorebase.knowledge.runner import job_handler, worker_options
@@ -43,8 +46,6 @@ from lorebase.migrate import upgrade_database
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
 from lorebase.providers.registry import check_providers
-from lorebase.retrieval.evaluation import MODES as EVAL_MODES
-from lorebase.retrieval.evaluation import EvalReport, evaluate
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
 from lorebase.settings import Settings, get_settings
 
@@ -442,33 +443,44 @@ def ingest(
         raise typer.Exit(code=1)
 
 
-async def _evaluate(settings: Settings, dataset_dir: Path, modes: list[str]) -> EvalReport:
+async def _evaluate(
+    settings: Settings, dataset_dirs: list[Path], modes: list[str], answers: bool
+) -> list[EvalReport]:
     async with open_context(settings) as ctx:
-        return await evaluate(
-            ctx,
-            dataset_dir=dataset_dir,
-            modes=modes,
-            on_progress=lambda message: typer.echo(message, err=True),
-        )
+        return [
+            await evaluate(
+                ctx,
+                dataset_dir=dataset_dir,
+                modes=modes,
+                answers=answers,
+                on_progress=lambda message: typer.echo(message, err=True),
+            )
+            for dataset_dir in dataset_dirs
+        ]
 
 
 @app.command("eval")
 def eval_command(
-    dataset_dir: Path = typer.Argument(
-        ..., help="BEIR dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv."
+    dataset_dirs: list[Path] = typer.Argument(
+        ..., help="BEIR datasets: corpus.jsonl, queries.jsonl, qrels/test.tsv (one or more)."
     ),
     modes: list[str] = typer.Option(
         [], "--mode", help=f"Run only these (repeatable): {', '.join(EVAL_MODES)}."
     ),
+    answers: bool = typer.Option(
+        False, "--answers", help="Also ask every question with use_agentic_rag and judge it."
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the JSON report here."),
 ) -> None:
-    """Ingest a BEIR dataset into a temporary project; print nDCG@10, recall@10/100, MRR@10 and
-    p50/p95 latency per retrieval mode, as a table and as JSON."""
+    """Ingest each BEIR dataset into a temporary project; print nDCG@10, recall@10/100, MRR@10
+    (overall and for keyword-like vs natural queries) and p50/p95 latency per retrieval mode,
+    as a table and as JSON; with --answers, the answer metrics too."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
-        if not (dataset_dir / name).is_file():
-            _fail(f"{dataset_dir} has no {name} (BEIR layout expected)")
+    for dataset_dir in dataset_dirs:
+        for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+            if not (dataset_dir / name).is_file():
+                _fail(f"{dataset_dir} has no {name} (BEIR layout expected)")
     chosen = [m for item in modes for m in item.split(",") if m] or list(EVAL_MODES)
     unknown = [m for m in chosen if m not in EVAL_MODES]
     if unknown:
@@ -476,17 +488,21 @@ def eval_command(
     _check_providers(settings)
     with running_services(settings) as (resolved, _services):
         try:
-            report = asyncio.run(_evaluate(resolved, dataset_dir, chosen))
+            reports = asyncio.run(_evaluate(resolved, dataset_dirs, chosen, answers))
         except (AppError, ProviderError) as exc:
             _fail(str(exc))
             raise  # unreachable
-    payload = json.dumps(report.as_json(), indent=2)
-    typer.echo(
-        f"{report.documents} documents, {report.chunks} chunks, {report.queries} queries "
-        f"({report.embedding_model}; ingested in {report.ingest_seconds:.1f} s)\n"
-    )
-    typer.echo(report.table())
-    typer.echo("")
+    for report in reports:
+        typer.echo(
+            f"{report.dataset}: {report.documents} documents, {report.chunks} chunks, "
+            f"{report.queries} queries ({report.embedding_model}; ingested in "
+            f"{report.ingest_seconds:.1f} s)\n"
+        )
+        typer.echo(report.table())
+        typer.echo("")
+    single = len(reports) == 1
+    data = reports[0].as_json() if single else {"datasets": [r.as_json() for r in reports]}
+    payload = json.dumps(data, indent=2)
     typer.echo(payload)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

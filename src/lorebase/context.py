@@ -42,6 +42,10 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     registry = load_registry()
     embedder = build_embedder(settings, registry)
     llm = build_llm(settings, registry)
+    # An answerer that reads by meaning (extractive) uses the query embedder, loaded anyway.
+    use_embedder = getattr(llm, "use_embedder", None)
+    if callable(use_embedder):
+        use_embedder(embedder)
     services = await asyncio.to_thread(start_services, settings)
     db: Database | None = None
     cache: Cache | None = None

@@ -101,10 +101,15 @@ class Settings(BaseSettings):
     # `lorebase eval`, see bench/RESULTS.md), full-text query form and ranking function.
     retrieval_candidates: int = Field(default=50, ge=1, le=1000)
     rrf_k: int = Field(default=60, ge=0)
+    # `rrf` fuses ranks; `minmax` / `zscore` fuse each leg's normalised scores, the weights
+    # below taken as shares. A query that reads like search terms or code (not a question)
+    # gives the full-text leg this share instead (None: never).
+    hybrid_fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
+    hybrid_keyword_fulltext_share: float | None = Field(default=None, ge=0, le=1)
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
-    fulltext_rank: Literal["idf", "rank", "rank_cd"] = "idf"
+    fulltext_rank: Literal["bm25", "idf", "rank", "rank_cd"] = "bm25"
     # An OR query ranks the chunks holding its rarest lexemes, taken while their summed
     # document frequencies stay within this many chunks (more only if too few match). The
     # leg's cost grows with it; a project with no more chunks than this is never pruned.

@@ -80,6 +80,45 @@ async def test_eval_prints_the_table_and_json_and_cleans_up(
         assert (await cur.fetchone())["n"] == projects_before  # type: ignore[index]
 
 
+async def test_eval_runs_several_sets_with_answer_metrics(
+    ctx: AppContext, settings: Settings, tmp_path: Path
+) -> None:
+    """Two datasets in one run, the keyword/natural breakdown, and `--answers`: every question
+    asked through the query service with the default (extractive) answerer."""
+    _slice(tmp_path / "one")
+    _slice(tmp_path / "two")
+    result = await asyncio.to_thread(
+        _invoke,
+        [
+            "eval",
+            str(tmp_path / "one"),
+            str(tmp_path / "two"),
+            "--mode",
+            "semantic,fulltext",
+            "--answers",
+            "--json",
+            str(tmp_path / "report.json"),
+        ],
+        _env(settings, tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert "nDCG@10 keyword (4)" in result.output
+    assert "no-ans|rank1 rel" in result.output
+    reports = json.loads((tmp_path / "report.json").read_text())["datasets"]
+    assert [Path(r["dataset"]).name for r in reports] == ["one", "two"]
+    for report in reports:
+        by_mode = {m["mode"]: m for m in report["modes"]}
+        assert by_mode["semantic"]["queries_by_kind"] == {"keyword": 4, "paraphrase": 4}
+        assert by_mode["fulltext"]["answers"] is None  # answers come from semantic or hybrid
+        answers = by_mode["semantic"]["answers"]
+        assert answers["queries"] == len(QUERIES)
+        for metric in ("answered", "cites_relevant", "top1_relevant"):
+            assert 0.0 <= answers[metric] <= 1.0
+        # The answerer quotes what retrieval found: it cites a relevant document at least as
+        # often as rank 1 is relevant.
+        assert answers["cites_relevant"] >= answers["top1_relevant"] > 0
+
+
 async def test_query_command_prints_ranked_passages(
     ctx: AppContext, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
 ) -> None:

@@ -79,9 +79,9 @@ async def seeded(ctx: AppContext) -> Seeded:
 
 
 @contextmanager
-def budget(ctx: AppContext, value: int) -> Iterator[None]:
+def budget(ctx: AppContext, value: int, **overrides: Any) -> Iterator[None]:
     original = ctx.settings
-    ctx.settings = original.model_copy(update={"fulltext_candidate_budget": value})
+    ctx.settings = original.model_copy(update={"fulltext_candidate_budget": value, **overrides})
     try:
         yield
     finally:
@@ -109,11 +109,12 @@ def _closed_port() -> int:
 async def test_budget_ranks_only_the_rare_lexemes_chunks(ctx: AppContext, seeded: Seeded) -> None:
     target = await seeded.target(ctx)
     query = "quasar gadget"
-    with budget(ctx, 1000):  # the corpus is smaller than the budget: nothing is pruned
+    # (idf x ts_rank: with BM25's saturation the rare quasar wins even unpruned)
+    with budget(ctx, 1000, fulltext_rank="idf"):  # corpus within the budget: nothing pruned
         whole = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=3)
     # The short all-gadget chunk outscores a long chunk that mentions the quasar once...
     assert _names(whole.results)[0] == "gadget-sheet", _names(whole.results)
-    with budget(ctx, BUDGET_BELOW_CORPUS):
+    with budget(ctx, BUDGET_BELOW_CORPUS, fulltext_rank="idf"):
         pruned = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=3)
     # ...but only the rare lexeme's chunks are ranked once the budget is below the corpus.
     assert _names(pruned.results) == ["quasar-notes"] * 3
@@ -222,6 +223,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
         ctx.cache, Corpus(seeded.project_id, model, target.corpus_generation), Counting()
     )
     stored = await ctx.cache.redis.hgetall(key)
+    assert int(stored.pop(b"  ")) > 0  # the chunks' lexemes, summed (BM25's average length)
     assert stored == {b"": b"3", b" ": b"3", b"zebra": b"1", b"yak": b"1"}
     assert await ctx.cache.redis.ttl(key) > 0
 
@@ -231,7 +233,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
     ctx.extras.pop("frequency_memo", None)
     from_redis = _counted("redis")
     planted = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=2)
-    assert _counted("redis") - from_redis == 4  # chunk count, sample size, two lexemes
+    assert _counted("redis") - from_redis == 5  # chunks, sample, lengths, two lexemes
     assert _names(planted.results)[0] == "yak"
 
     # New knowledge bumps the corpus generation: the planted count is never read again.
@@ -240,12 +242,13 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
     assert fresh.corpus_generation > target.corpus_generation
     counted = _counted("database")
     after = await search(ctx, target=fresh, query_text=query, mode="fulltext", top_k=2)
-    assert _counted("database") - counted == 4
+    assert _counted("database") - counted == 5
     assert _names(after.results) == ["zebra", "yak"]
     new_key = frequency_key(
         ctx.cache, Corpus(seeded.project_id, model, fresh.corpus_generation), Counting()
     )
     stored = await ctx.cache.redis.hgetall(new_key)
+    assert int(stored.pop(b"  ")) > 0
     assert stored == {b"": b"4", b" ": b"4", b"zebra": b"1", b"yak": b"1"}
 
 
@@ -271,7 +274,7 @@ async def test_redis_down_degrades_to_counting(
             cache_log.removeHandler(caplog.handler)
     finally:
         await dead.close()
-    assert _counted("database") - counted == 5  # chunk count, sample size, three lexemes
+    assert _counted("database") - counted == 6  # chunks, sample, lengths, three lexemes
     assert "cache read failed" in caplog.text
     assert [r.id for r in degraded.results] == [r.id for r in healthy.results]
 
@@ -290,7 +293,7 @@ async def test_concurrent_misses_count_each_lexeme_once(ctx: AppContext, seeded:
 
     counted = _counted("database")
     results = await asyncio.gather(*(stats() for _ in range(4)))
-    assert _counted("database") - counted == 5  # chunk count, sample size, lexemes: once
+    assert _counted("database") - counted == 6  # chunks, sample, lengths, lexemes: once
     assert results == [{"quasar": 3, "gadget": 11, "widget": 10}] * 4
 
     # A request cancelled while counting leaves its waiters to count for themselves.

@@ -11,8 +11,8 @@ import pytest
 from lorebase.answering.cache import normalise_query
 from lorebase.answering.citations import check_citations, find_verbatim
 from lorebase.answering.synthesis import Passage, finish_answer, pack_passages
+from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from lorebase.providers.base import BadResponse
-from lorebase.retrieval.evaluation import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from lorebase.retrieval.frequency import TermStats
 from lorebase.retrieval.fulltext import (
     Tier,

@@ -76,6 +76,8 @@ def answer_cache_key(
         "retrieval": [
             settings.retrieval_candidates,
             settings.rrf_k,
+            settings.hybrid_fusion,
+            settings.hybrid_keyword_fulltext_share,
             settings.hybrid_vector_weight,
             settings.hybrid_fulltext_weight,
             settings.fulltext_operator,

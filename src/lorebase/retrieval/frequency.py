@@ -32,6 +32,7 @@ MEMO_ENTRIES = 20_000
 # Fields of a generation's hash that are not lexemes (no lexeme is empty or holds a space).
 _TOTAL = ""
 _SAMPLED = " "
+_LENGTHS = "  "  # the chunks' lexemes, summed
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class TermStats:
 
     total: int
     frequencies: dict[str, int]
+    length_sum: int = 0
+
+    @property
+    def avg_length(self) -> float:
+        """Distinct lexemes per chunk, on average (BM25's average document length)."""
+        return self.length_sum / self.total if self.total else 1.0
 
     def idf(self, lexeme: str) -> float:
         """BM25's idf: ln(1 + (N - df + 0.5) / (df + 0.5))."""
@@ -168,9 +175,13 @@ async def term_stats(
             sampled = await repository.count_chunks(
                 conn, project_id=corpus.project_id, model=corpus.model, below=below
             )
-        return {_TOTAL: total, _SAMPLED: sampled}
+        lengths = await repository.sum_lengths(
+            conn, project_id=corpus.project_id, model=corpus.model
+        )
+        return {_TOTAL: total, _SAMPLED: sampled, _LENGTHS: lengths}
 
-    sizes = await _resolve(cache, memo, corpus, counting, [_TOTAL, _SAMPLED], count_sizes)
+    fields = [_TOTAL, _SAMPLED, _LENGTHS]
+    sizes = await _resolve(cache, memo, corpus, counting, fields, count_sizes)
     total, sampled = sizes[_TOTAL], sizes[_SAMPLED]
     below = counting.sample_below(total)
     sample = None
@@ -185,7 +196,7 @@ async def term_stats(
         )
 
     frequencies = await _resolve(cache, memo, corpus, counting, lexemes, count)
-    return TermStats(total=total, frequencies=frequencies)
+    return TermStats(total=total, frequencies=frequencies, length_sum=sizes[_LENGTHS])
 
 
 async def _resolve(

@@ -117,7 +117,8 @@ async def search_fulltext(
         )
 
     websearch = effective_operator(query_text, operator) == "and"
-    if websearch and rank != "idf":
+    weighted = rank in ("idf", "bm25")
+    if websearch and not weighted:
         return await ranked(LexicalQuery(match=None, rank=rank), limit)
     lexemes = await repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
     if not lexemes:
@@ -125,10 +126,11 @@ async def search_fulltext(
     stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)
     present = {lexeme: df for lexeme, df in stats.frequencies.items() if df > 0}
     terms: list[tuple[str, float]] = []
-    if rank == "idf":
+    if weighted:
         terms = [(tsquery_term(lexeme), stats.idf(lexeme)) for lexeme in present]
+    avg = stats.avg_length
     if websearch:
-        return await ranked(LexicalQuery(match=None, rank=rank, terms=terms), limit)
+        return await ranked(LexicalQuery(match=None, rank=rank, terms=terms, avg_length=avg), limit)
     if not present:
         return []
     every = " | ".join(tsquery_term(lexeme) for lexeme in lexemes)
@@ -138,6 +140,7 @@ async def search_fulltext(
             match=tier.match,
             rank=rank,
             terms=terms,
+            avg_length=avg,
             rank_query=every,
             exclude=tier.exclude,
             cap=candidate_budget if tier.capped else None,

@@ -1,11 +1,21 @@
-"""Weighted reciprocal rank fusion of ranked candidate lists."""
+"""Fusing the ranked candidate lists of the retrieval legs.
+
+`weighted_rrf` fuses ranks only. `convex` fuses scores: each leg's scores are normalised
+(min-max or z-score over its own candidates) and combined with weights; an item a leg did not
+return gets that leg's floor (0 after min-max, the lowest z-score). `lexical_weight` says how
+much a query's wording calls for exact-term matching: identifiers, code, quoted phrases, or a
+few bare terms weigh the lexical leg up; a plain question leaves it to the dense leg.
+"""
 
 from __future__ import annotations
 
+import re
+import statistics
 from collections.abc import Hashable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+Normalisation = Literal["minmax", "zscore"]
 
 
 def weighted_rrf(
@@ -25,3 +35,105 @@ def weighted_rrf(
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = {item: position for position, item in enumerate(scores)}
     return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))
+
+
+def normalise(scores: Sequence[float], how: Normalisation) -> tuple[list[float], float]:
+    """The scores normalised, and the value an item missing from the list gets."""
+    if not scores:
+        return [], 0.0
+    if how == "zscore":
+        spread = statistics.pstdev(scores)
+        if spread <= 1e-12:
+            # One hit (or all equal): a standard deviation above what the leg did not return.
+            return [1.0] * len(scores), 0.0
+        mean = statistics.fmean(scores)
+        values = [(s - mean) / spread for s in scores]
+        return values, min(values)
+    low, high = min(scores), max(scores)
+    if high - low <= 1e-12:
+        return [1.0] * len(scores), 0.0
+    return [(s - low) / (high - low) for s in scores], 0.0
+
+
+def convex(
+    legs: Sequence[tuple[Sequence[tuple[K, float]], float]],
+    *,
+    how: Normalisation = "minmax",
+) -> list[tuple[K, float]]:
+    """Fuse `((id, score) best first, weight)` legs: sum of weight * normalised score, a leg
+    that lacks an item contributing its floor. Ties keep the order of first appearance."""
+    fused: dict[K, float] = {}
+    normalised: list[tuple[dict[K, float], float, float]] = []
+    for hits, weight in legs:
+        values, floor = normalise([score for _, score in hits], how)
+        normalised.append(
+            ({item: v for (item, _), v in zip(hits, values, strict=True)}, floor, weight)
+        )
+        for item, _ in hits:
+            fused.setdefault(item, 0.0)
+    for item in fused:
+        fused[item] = sum(w * scores.get(item, floor) for scores, floor, w in normalised if w > 0)
+    order = {item: position for position, item in enumerate(fused)}
+    return sorted(fused.items(), key=lambda pair: (-pair[1], order[pair[0]]))
+
+
+KEYWORD_MAX_WORDS = 6
+_QUOTED = re.compile(r"\"[^\"]+\"|'[^']{2,}'|`[^`]+`")
+_CODE = re.compile(
+    r"\w+_\w+|__\w+__|\w+\(\)?|\b\w+\.\w+\b|(?:^|\s)--?[a-zA-Z][\w-]*|\b[a-z]+[A-Z]\w*|"
+    r"[A-Z]{2,}[-_]?\d+|\w+-\d{2,}|[{}<>=$@#\\/]"
+)
+_QUESTION = re.compile(
+    r"^(how|what|why|when|where|which|who|is|are|can|could|do|does|did|should|will|would|"
+    r"i|my|i'm|i've|has|have)\b|\?\s*$",
+    re.IGNORECASE,
+)
+
+
+def lexical_weight(query: str, *, base: float, boosted: float) -> float:
+    """The lexical leg's weight for `query`: `boosted` when it quotes a phrase, or reads like
+    search terms (a few bare words, or identifiers and code, and no question); else `base`.
+    A question that names an identifier is still a question: the dense leg reads it better."""
+    text = query.strip()
+    if _QUOTED.search(text):
+        return boosted
+    words = text.split()
+    if _QUESTION.search(text) or len(words) > KEYWORD_MAX_WORDS:
+        return base
+    if _CODE.search(text) or len(words) <= 3:
+        return boosted
+    return base
+
+
+Fusion = Literal["rrf", "minmax", "zscore"]
+
+
+def fuse_legs(
+    query: str,
+    vector_hits: Sequence[tuple[K, float]],
+    text_hits: Sequence[tuple[K, float]],
+    *,
+    method: Fusion,
+    vector_weight: float,
+    fulltext_weight: float,
+    rrf_k: int,
+    adaptive_weight: float | None = None,
+) -> list[K]:
+    """The hybrid order of the legs' candidates: `vector_hits` as (id, cosine distance),
+    `text_hits` as (id, rank), both best first. `rrf` fuses ranks; `minmax` and `zscore`
+    fuse normalised scores (similarity = 1 - distance) with the weights taken as shares.
+    With `adaptive_weight`, a query that reads like search terms or code (`lexical_weight`)
+    gives the lexical leg that share instead."""
+    total = vector_weight + fulltext_weight
+    lexical = fulltext_weight / total if total > 0 else 0.0
+    if adaptive_weight is not None:
+        lexical = lexical_weight(query, base=lexical, boosted=max(lexical, adaptive_weight))
+    if method == "rrf":
+        dense, sparse = vector_weight, fulltext_weight
+        if adaptive_weight is not None:
+            dense, sparse = total * (1 - lexical), total * lexical
+        rankings = [([i for i, _ in vector_hits], dense), ([i for i, _ in text_hits], sparse)]
+        return [i for i, _ in weighted_rrf(rankings, k=rrf_k)]
+    similarities = [(i, 1.0 - distance) for i, distance in vector_hits]
+    fused = convex([(similarities, 1 - lexical), (text_hits, lexical)], how=method)
+    return [i for i, _ in fused]

@@ -23,7 +23,15 @@ HALFVEC_INDEX_DIMS = frozenset({3072})
 _DOCUMENTS = sql.SQL("JOIN documents d ON d.id = ki.document_id")
 
 FulltextOperator = Literal["or", "and"]
-FulltextRank = Literal["idf", "rank", "rank_cd"]
+FulltextRank = Literal["bm25", "idf", "rank", "rank_cd"]
+# ts_rank(tsv, one lexeme, 0) of a chunk holding it tf times is 0.1 * H / 1.645, where
+# H = sum(1/j^2, j=1..tf) (PostgreSQL's calc_rank_or, default weights); pi^2/6 - H is close to
+# 1 / (tf + 0.5), so tf comes back from the rank without reading the positions.
+_TF_SCALE = 16.4493406685
+_PI2_6 = 1.6449340668
+_TERM_FREQUENCY = (
+    "(CASE WHEN {r} > 0 THEN 1 / greatest({pi2_6} - {r} * {scale}, 0.004) - 0.5 ELSE 0 END)"
+)
 
 
 def vector_type(dim: int) -> sql.Composable:
@@ -150,6 +158,17 @@ async def count_chunks(
     return int(row["n"]) if row else 0
 
 
+async def sum_lengths(conn: Conn, *, project_id: UUID, model: str) -> int:
+    """The lexemes of the project's chunks of `model`, summed (BM25's average length)."""
+    cur = await conn.execute(
+        "SELECT coalesce(sum(length(tsv)), 0) AS n FROM knowledge_items "
+        "WHERE project_id = %s AND embedding_model = %s",
+        (project_id, model),
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
 @dataclass(frozen=True)
 class Sample:
     """The project's chunks with an id below `below`: `sampled` of its `total` chunks. A
@@ -215,11 +234,15 @@ class LexicalQuery:
     `websearch_to_tsquery` of the query text), `exclude` drops chunks an earlier query ranked.
     Ranking: `idf` sums idf * ts_rank over `terms` ((tsquery term, idf) pairs); `rank` and
     `rank_cd` score against `rank_query` (tsquery text; None: the web-search query). With
-    `cap`, only the first `cap` matching chunks found are ranked."""
+    `cap`, only the first `cap` matching chunks found are ranked. `bm25` is `idf` with BM25's
+    saturation (`k1`) and length normalisation (`b`, lexemes per chunk against `avg_length`)."""
 
     match: str | None
     rank: FulltextRank
     terms: list[tuple[str, float]] = field(default_factory=list)
+    avg_length: float = 1.0
+    k1: float = 1.2
+    b: float = 0.75
     rank_query: str | None = None
     exclude: str | None = None
     cap: int | None = None
@@ -237,10 +260,44 @@ def _tsquery(param: str | None, name: str) -> sql.Composable:
 def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Composed:
     """The ranked candidates of one lexical query, best first; filters applied inside."""
     # ts_rank normalisation 1 divides by 1 + log(length): long chunks do not win on length.
-    if query.rank == "idf":
+    rank_fn: sql.Composable
+    lateral: sql.Composable = sql.SQL("")
+    if query.rank == "bm25":
+        # BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in distinct
+        # lexemes (length() reads the tsvector's header only).
+        norm = sql.SQL(
+            "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * length(c.tsv)"
+            " / %(avg_length)s::float8))"
+        )
+        rank_fn = sql.SQL(" + ").join(
+            sql.SQL("{w}::float8 * (%(k1)s::float8 + 1) * ({s}) / (({s}) + {norm})").format(
+                w=sql.Placeholder(f"w_{i}"),
+                s=sql.SQL(_TERM_FREQUENCY).format(
+                    r=sql.Identifier("r", f"r_{i}"),
+                    pi2_6=sql.Literal(_PI2_6),
+                    scale=sql.Literal(_TF_SCALE),
+                ),
+                norm=norm,
+            )
+            for i in range(len(query.terms))
+        )
+        if not query.terms:
+            rank_fn = sql.SQL("0::float8")
+        else:
+            # Each lexeme's ts_rank once per chunk (the score reads it three times; OFFSET 0
+            # keeps the planner from inlining the subquery).
+            lateral = sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) r").format(
+                sql.SQL(", ").join(
+                    sql.SQL("ts_rank(c.tsv, {}::tsquery, 0) AS {}").format(
+                        sql.Placeholder(f"t_{i}"), sql.Identifier(f"r_{i}")
+                    )
+                    for i in range(len(query.terms))
+                )
+            )
+    elif query.rank == "idf":
         # A BM25-like score: a rare identifier outweighs common words. ts_rank of a lexeme a
         # chunk lacks is 0, so the sum needs no per-lexeme match test.
-        rank_fn: sql.Composable = sql.SQL(" + ").join(
+        rank_fn = sql.SQL(" + ").join(
             sql.SQL("{w}::float8 * ts_rank(c.tsv, {t}::tsquery, 1)").format(
                 w=sql.Placeholder(f"w_{i}"), t=sql.Placeholder(f"t_{i}")
             )
@@ -269,11 +326,12 @@ def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Compos
             WHERE ki.project_id = %(project_id)s
               AND ki.embedding_model = %(model)s
               AND ki.tsv @@ {match}{exclude}{filters}{cap}
-        ) c
+        ) c{lateral}
         ORDER BY rank DESC, c.id
         LIMIT %(limit)s
         """).format(
         rank_fn=rank_fn,
+        lateral=lateral,
         join=filters.join,
         match=_tsquery(query.match, "match"),
         exclude=exclude,
@@ -306,6 +364,9 @@ async def fulltext_candidates(
         exclude=query.exclude,
         cap=query.cap,
         limit=limit,
+        avg_length=max(query.avg_length, 1.0),
+        k1=query.k1,
+        b=query.b,
     )
     for i, (term, idf) in enumerate(query.terms):
         values[f"t_{i}"] = term

@@ -18,7 +18,7 @@ from lorebase.providers.base import ProviderError, Reranker
 from lorebase.retrieval import repository
 from lorebase.retrieval.frequency import Corpus, FrequencyMemo
 from lorebase.retrieval.fulltext import search_fulltext
-from lorebase.retrieval.fusion import weighted_rrf
+from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
 from lorebase.retrieval.schemas import QueryFilters, ResultRead
 from lorebase.retrieval.vector import Vector, embed_query, search_vector
@@ -112,7 +112,7 @@ async def search(
     )
     legs = await _run_legs(ctx, plan, outcome, timer)
     with timer.span("fuse"):
-        ranked = _fuse(ctx, plan.mode, legs)
+        ranked = _fuse(ctx, plan.mode, legs, query_text)
     with timer.span("fetch"):
         passages = await _hydrate(ctx, ranked[: plan.pool], legs.vector)
     passages, scores = await _rerank(ctx, plan, passages, outcome, timer)
@@ -249,21 +249,23 @@ async def _vector_leg(ctx: AppContext, plan: _Plan, vector: Vector, timer: Timer
             )
 
 
-def _fuse(ctx: AppContext, mode: SearchMode, legs: _Legs) -> list[UUID]:
-    """Chunk ids best first: one leg's order, or both fused by weighted RRF."""
+def _fuse(ctx: AppContext, mode: SearchMode, legs: _Legs, query_text: str) -> list[UUID]:
+    """Chunk ids best first: one leg's order, or both fused (HYBRID_FUSION)."""
     if mode == "semantic":
         return [i for i, _ in legs.vector_hits]
     if mode == "fulltext":
         return [i for i, _ in legs.text_hits]
     settings = ctx.settings
-    fused = weighted_rrf(
-        [
-            ([i for i, _ in legs.vector_hits], settings.hybrid_vector_weight),
-            ([i for i, _ in legs.text_hits], settings.hybrid_fulltext_weight),
-        ],
-        k=settings.rrf_k,
+    return fuse_legs(
+        query_text,
+        legs.vector_hits,
+        legs.text_hits,
+        method=settings.hybrid_fusion,
+        vector_weight=settings.hybrid_vector_weight,
+        fulltext_weight=settings.hybrid_fulltext_weight,
+        rrf_k=settings.rrf_k,
+        adaptive_weight=settings.hybrid_keyword_fulltext_share,
     )
-    return [i for i, _ in fused]
 
 
 async def _hydrate(ctx: AppContext, candidates: list[UUID], vector: Vector | None) -> list[Row]:

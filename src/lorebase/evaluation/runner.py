@@ -1,20 +1,19 @@
 """`lorebase eval`: retrieval quality and latency on a BEIR-format dataset.
 
-The corpus is ingested into a temporary project through the real pipeline (extract, chunk,
-embed, store), every query runs in each mode, and chunk results are mapped back to corpus
-documents (a document's rank is that of its best chunk). Metrics follow trec_eval: nDCG@10
-with graded gains, recall@k over the relevant documents, MRR@10.
+The corpus is ingested into a temporary project of a temporary user through the real
+pipeline (extract, chunk, embed, store), every query runs in each mode through the search
+service, and chunk results are mapped back to corpus documents (a document's rank is that of
+its best chunk). With `answers`, every query is also asked through the query service with
+`use_agentic_rag` and the configured answerer. Metrics follow trec_eval (see `metrics`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,10 @@ from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import UserCreate
 from lorebase.auth.service import register_user
 from lorebase.context import AppContext
+from lorebase.evaluation.answers import answer_metrics
+from lorebase.evaluation.dataset import Dataset, load_dataset
+from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from lorebase.evaluation.report import EvalReport, ModeResult
 from lorebase.knowledge.pipeline import (
     NullProgress,
     Source,
@@ -45,118 +48,6 @@ MODES: dict[str, tuple[SearchMode, bool]] = {
     "hybrid+rerank": ("hybrid", True),
 }
 DEPTH = 100  # results per query: enough for recall@100
-
-
-@dataclass(frozen=True)
-class Dataset:
-    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-    kinds: dict[str, str] = field(default_factory=dict)  # query id -> metadata.kind, if any
-
-
-def load_dataset(path: Path) -> Dataset:
-    """Read `corpus.jsonl`, `queries.jsonl` and `qrels/test.tsv` (BEIR layout)."""
-    corpus: dict[str, tuple[str, str]] = {}
-    with (path / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                corpus[str(row["_id"])] = (str(row.get("title") or ""), str(row["text"]))
-    queries: dict[str, str] = {}
-    kinds: dict[str, str] = {}
-    with (path / "queries.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                queries[str(row["_id"])] = str(row["text"])
-                kind = (row.get("metadata") or {}).get("kind")
-                if isinstance(kind, str):
-                    kinds[str(row["_id"])] = kind
-    qrels: dict[str, dict[str, int]] = {}
-    with (path / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            parts = line.rstrip("\n").split("\t")
-            if number == 0 and parts[0] == "query-id":
-                continue
-            if len(parts) >= 3 and int(parts[2]) > 0:
-                qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    # Only judged queries count (BEIR convention).
-    queries = {qid: text for qid, text in queries.items() if qid in qrels}
-    return Dataset(corpus=corpus, queries=queries, qrels=qrels, kinds=kinds)
-
-
-def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
-    dcg = sum(relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
-    ideal = sorted(relevant.values(), reverse=True)[:k]
-    idcg = sum(gain / math.log2(i + 2) for i, gain in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
-
-
-def recall_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
-    if not relevant:
-        return 0.0
-    return len(set(ranked[:k]) & set(relevant)) / len(relevant)
-
-
-def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
-    for i, doc in enumerate(ranked[:k]):
-        if doc in relevant:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = max(0, math.ceil(q / 100 * len(ordered)) - 1)
-    return ordered[index]
-
-
-@dataclass
-class ModeResult:
-    mode: str
-    queries: int
-    ndcg_at_10: float
-    recall_at_10: float
-    recall_at_100: float
-    mrr_at_10: float
-    p50_ms: float
-    p95_ms: float
-    ndcg_at_10_by_kind: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class EvalReport:
-    dataset: str
-    documents: int
-    chunks: int
-    queries: int
-    ingest_seconds: float
-    embedding_model: str
-    settings: dict[str, Any]
-    modes: list[ModeResult]
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def table(self) -> str:
-        kinds = sorted({k for m in self.modes for k in m.ndcg_at_10_by_kind})
-        header = (
-            f"{'mode':<15}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}"
-            f"{'p50 ms':>9}{'p95 ms':>9}" + "".join(f"{'nDCG@10 ' + k:>22}" for k in kinds)
-        )
-        lines = [header, "-" * len(header)]
-        for m in self.modes:
-            lines.append(
-                f"{m.mode:<15}{m.ndcg_at_10:>9.3f}{m.recall_at_10:>8.3f}{m.recall_at_100:>8.3f}"
-                f"{m.mrr_at_10:>8.3f}{m.p50_ms:>9.1f}{m.p95_ms:>9.1f}"
-                + "".join(f"{m.ndcg_at_10_by_kind.get(k, 0.0):>22.3f}" for k in kinds)
-            )
-        return "\n".join(lines)
 
 
 async def _temporary_owner(ctx: AppContext) -> Principal:
@@ -230,8 +121,10 @@ async def run_modes(
     dataset: Dataset,
     modes: Sequence[str],
     say: Callable[[str], None],
+    answers: bool = False,
 ) -> list[ModeResult]:
-    """Every query in every mode, with the current `ctx.settings`."""
+    """Every query in every mode, with the current `ctx.settings`; with `answers`, the
+    answer metrics of every mode except full-text (answers come from semantic or hybrid)."""
     access = await get_project_for(
         ctx.db,
         principal=ingested.principal,
@@ -243,7 +136,19 @@ async def run_modes(
     for label in modes:
         mode, rerank = MODES[label]
         say(f"running {len(dataset.queries)} queries: {label}")
-        results.append(await _run_mode(ctx, label, mode, rerank, target, dataset, ingested.doc_of))
+        result = await _run_mode(ctx, label, mode, rerank, target, dataset, ingested.doc_of)
+        if answers and mode != "fulltext":
+            say(f"asking {len(dataset.queries)} questions: {label}")
+            result.answers = await answer_metrics(
+                ctx,
+                principal=ingested.principal,
+                project_id=ingested.project_id,
+                dataset=dataset,
+                doc_of=ingested.doc_of,
+                hybrid=mode == "hybrid",
+                rerank=rerank,
+            )
+        results.append(result)
     return results
 
 
@@ -251,6 +156,9 @@ def settings_summary(ctx: AppContext) -> dict[str, Any]:
     s = ctx.settings
     return {
         "retrieval_candidates": s.retrieval_candidates,
+        "use_hybrid_search": s.use_hybrid_search,
+        "hybrid_fusion": s.hybrid_fusion,
+        "hybrid_keyword_fulltext_share": s.hybrid_keyword_fulltext_share,
         "rrf_k": s.rrf_k,
         "hybrid_vector_weight": s.hybrid_vector_weight,
         "hybrid_fulltext_weight": s.hybrid_fulltext_weight,
@@ -270,6 +178,7 @@ async def evaluate(
     dataset_dir: Path,
     modes: Sequence[str] = tuple(MODES),
     on_progress: Callable[[str], None] | None = None,
+    answers: bool = False,
 ) -> EvalReport:
     """Ingest the dataset into a temporary project, run every query in every mode, report
     metrics and latency; the project is deleted afterwards."""
@@ -277,7 +186,9 @@ async def evaluate(
     dataset = load_dataset(dataset_dir)
     ingested = await ingest_dataset(ctx, dataset=dataset, name=dataset_dir.name, say=say)
     try:
-        results = await run_modes(ctx, ingested=ingested, dataset=dataset, modes=modes, say=say)
+        results = await run_modes(
+            ctx, ingested=ingested, dataset=dataset, modes=modes, say=say, answers=answers
+        )
     finally:
         await delete_project(ctx=ctx, principal=ingested.principal, project_id=ingested.project_id)
     return EvalReport(
@@ -328,8 +239,7 @@ async def _run_mode(
                 ranked.append(corpus_id)
         relevant = dataset.qrels[qid]
         ndcg.append(ndcg_at_k(ranked, relevant, 10))
-        if qid in dataset.kinds:
-            by_kind.setdefault(dataset.kinds[qid], []).append(ndcg[-1])
+        by_kind.setdefault(dataset.kinds.get(qid, "natural"), []).append(ndcg[-1])
         r10.append(recall_at_k(ranked, relevant, 10))
         r100.append(recall_at_k(ranked, relevant, 100))
         mrr.append(mrr_at_k(ranked, relevant, 10))
@@ -343,5 +253,6 @@ async def _run_mode(
         p50_ms=round(percentile(latencies, 50), 1),
         p95_ms=round(percentile(latencies, 95), 1),
         ndcg_at_10_by_kind={k: round(statistics.fmean(v), 4) for k, v in sorted(by_kind.items())},
+        queries_by_kind={k: len(v) for k, v in sorted(by_kind.items())},
         warnings=warnings,
     )

@@ -1,0 +1,77 @@
+"""Score fusion and query-adaptive weights of the hybrid leg, and the keyword/natural split
+of `lorebase eval`."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorebase.evaluation.dataset import query_kind
+from lorebase.retrieval.fusion import convex, fuse_legs, lexical_weight, normalise
+
+
+def test_normalise_minmax_and_zscore_with_their_floors() -> None:
+    assert normalise([3.0, 2.0, 1.0], "minmax") == ([1.0, 0.5, 0.0], 0.0)
+    values, floor = normalise([3.0, 2.0, 1.0], "zscore")
+    assert values[0] == pytest.approx(1.2247, abs=1e-4)
+    assert floor == min(values)
+    assert normalise([], "minmax") == ([], 0.0)
+    assert normalise([5.0, 5.0], "minmax") == ([1.0, 1.0], 0.0)
+
+
+def test_convex_weights_the_legs_and_missing_items_get_the_floor() -> None:
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.1)]
+    lexical = [("c", 10.0), ("d", 1.0)]
+    fused = dict(convex([(dense, 0.7), (lexical, 0.3)]))
+    assert fused["a"] == pytest.approx(0.7)
+    assert fused["c"] == pytest.approx(0.3)  # dense floor 0 + lexical top 1.0 * 0.3
+    assert [i for i, _ in convex([(dense, 0.7), (lexical, 0.3)])][:2] == ["a", "b"]
+    assert convex([(dense, 0.2), (lexical, 0.8)])[0][0] == "c"
+
+
+def test_lexical_weight_rises_for_terms_code_and_quotes_not_for_questions() -> None:
+    def weight(query: str) -> float:
+        return lexical_weight(query, base=0.2, boosted=0.5)
+
+    assert weight("__mro_entries__") == 0.5
+    assert weight("str.casefold") == 0.5
+    assert weight("splitlines keepends") == 0.5
+    assert weight('find "connection refused" errors in the log please now') == 0.5
+    assert weight("How often should the QX-7702 be serviced?") == 0.2
+    assert weight("Query has no __len__(), why not?") == 0.2
+    assert weight("exit a loop before it finishes and carry on after it") == 0.2
+
+
+def test_fuse_legs_rrf_keeps_the_weighted_rrf_order_and_zscore_reads_scores() -> None:
+    vector = [("a", 0.1), ("b", 0.2), ("c", 0.9)]  # cosine distances
+    text = [("c", 5.0), ("b", 4.9)]
+    rrf = fuse_legs("q", vector, text, method="rrf", vector_weight=1, fulltext_weight=1, rrf_k=60)
+    assert rrf == ["c", "b", "a"]  # 1/63 + 1/61 > 2/62
+    dense_first = fuse_legs(
+        "plain question about things?",
+        vector,
+        text,
+        method="zscore",
+        vector_weight=0.8,
+        fulltext_weight=0.2,
+        rrf_k=60,
+        adaptive_weight=0.9,
+    )
+    assert dense_first[0] == "a"
+    keyword = fuse_legs(
+        "__init_subclass__",
+        vector,
+        text,
+        method="zscore",
+        vector_weight=0.8,
+        fulltext_weight=0.2,
+        rrf_k=60,
+        adaptive_weight=0.9,
+    )
+    assert keyword[0] == "c"
+
+
+def test_query_kind_tells_keyword_queries_from_questions() -> None:
+    assert query_kind("__slots__ __weakref__") == "keyword"
+    assert query_kind("zfill") == "keyword"
+    assert query_kind("How do I fetch multiple files with libcurl?") == "natural"
+    assert query_kind("configure fails when using static libraries") == "natural"
