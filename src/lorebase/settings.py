@@ -47,8 +47,17 @@ class Settings(BaseSettings):
     # smaller than the HNSW index of 100k chunks (195 MB), so every search read pages back in.
     embedded_postgres_shared_buffers: str = Field(default="1GB", pattern=r"^[0-9]+(kB|MB|GB)$")
     redis_prefix: str = "lorebase:"
+    # The embedded Redis's `maxmemory` (0: unbounded); a full cache evicts cache entries only
+    # (volatile-lru; rate-limit buckets carry no TTL). An external Redis is checked at start.
+    redis_max_memory: str = Field(default="256mb", pattern=r"^[0-9]+([kKmMgG][bB]?)?$")
+    # PostgreSQL connections per process (each API worker and `lorebase worker`): the server
+    # must allow pool max x processes (+ the job worker's) within its max_connections.
     database_pool_min: int = Field(default=2, ge=1)
     database_pool_max: int = Field(default=20, ge=1)
+    # In-process LRUs, per process: verified access tokens and document frequencies (/metrics
+    # shows their current sizes as lorebase_process_cache_entries).
+    token_cache_entries: int = Field(default=10_000, ge=1)
+    frequency_memo_entries: int = Field(default=20_000, ge=1)
 
     # --- auth ------------------------------------------------------------------
     lorebase_secret_key: SecretStr | None = None

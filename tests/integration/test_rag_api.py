@@ -484,9 +484,13 @@ async def test_query_embeddings_are_cached_in_redis_by_model_and_text(
     assert _metric(after, name, "hit") == _metric(before, name, "hit") + 1
     key = query_embedding_key(ctx.cache, model_id=ctx.embedder.model_id, text=text)
     assert ctx.embedder.model_id in key
-    raw = await ctx.cache.get_bytes(key)
+    # Stored compactly (float16 in the cache envelope), read back as float32.
+    raw = await ctx.cache.redis.get(key)
     assert raw is not None
-    assert len(raw) == 4 * ctx.embedder.dimension
+    assert len(raw) == 2 * ctx.embedder.dimension + 8
+    vector = await ctx.cache.get_vector(key, dimension=ctx.embedder.dimension)
+    assert vector is not None
+    assert vector.dtype.name == "float32"
 
 
 async def _forget_answers(ctx: AppContext, project_id: str) -> None:

@@ -143,6 +143,7 @@ class Bench:
         connections: int | None,
         duration: float | None,
         profile_dir: Path | None = None,
+        soak_minutes: float = 10.0,
     ) -> None:
         self.sizes = sizes
         self.server = server
@@ -152,6 +153,7 @@ class Bench:
         self.connections = connections
         self.duration = duration if duration is not None else sizes.duration
         self.profile_dir = profile_dir
+        self.soak_minutes = soak_minutes
         self.paths: set[str] = set()
         self.projects: list[str] = []
         self.task_projects: list[str] = []

@@ -55,6 +55,7 @@ class Options:
     keep_data: bool = False
     profile: bool = False
     corpus_kb: int | None = None
+    minutes: float = 10.0
 
 
 def _machine() -> dict[str, Any]:
@@ -141,6 +142,7 @@ def run_bench(options: Options) -> dict[str, Any]:
             connections=options.connections,
             duration=options.duration,
             profile_dir=run_dir / "profiles" if options.profile else None,
+            soak_minutes=options.minutes,
         )
         bench.paths = api.paths()
         for name in names:

@@ -214,7 +214,7 @@ class ServeProcess:
     def cpu_seconds(self) -> dict[str, float]:
         return tree_cpu_seconds(self.roots())
 
-    def start(self, *, timeout: float = 180.0) -> None:
+    def start(self, *, timeout: float = 600.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:

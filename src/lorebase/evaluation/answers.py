@@ -7,6 +7,7 @@ import time
 import uuid
 
 from lorebase.answering.prompts import NO_ANSWER
+from lorebase.answering.service import run_query
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.evaluation.dataset import Dataset
@@ -14,7 +15,6 @@ from lorebase.evaluation.metrics import percentile
 from lorebase.evaluation.report import AnswerMetrics
 from lorebase.providers.llm.extractive import NO_ANSWER as EXTRACTIVE_NO_ANSWER
 from lorebase.retrieval.schemas import QueryCreate
-from lorebase.answering.service import run_query
 
 TOP_K = 10
 

@@ -95,6 +95,9 @@ class FrequencyMemo:
         self._items: OrderedDict[Key, int] = OrderedDict()
         self._pending: dict[Key, asyncio.Future[int]] = {}
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, key: Key) -> int | None:
         value = self._items.get(key)
         if value is not None:

@@ -43,14 +43,14 @@ async def embed_query(
     if cache is None:
         return await compute()
     key = query_embedding_key(cache, model_id=embedder.model_id, text=text)
-    raw = await cache.get_bytes(key)
-    if raw is not None and len(raw) == 4 * embedder.dimension:
+    cached = await cache.get_vector(key, dimension=embedder.dimension)
+    if cached is not None:
         QUERY_EMBEDDING_CACHE.labels(result="hit").inc()
-        return np.frombuffer(raw, dtype=np.float32).copy()
+        return cached
     QUERY_EMBEDDING_CACHE.labels(result="miss").inc()
-    array = await compute()
-    await cache.set_bytes(key, array.tobytes(), ttl=QUERY_EMBEDDING_TTL)
-    return array
+    # Stored as float16; the miss ranks with the same rounded vector a later hit returns.
+    stored: Vector = await cache.set_vector(key, await compute(), ttl=QUERY_EMBEDDING_TTL)
+    return stored
 
 
 async def search_vector(

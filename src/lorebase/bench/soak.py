@@ -1,0 +1,254 @@
+"""The soak scenario (issue 18): mixed load with distinct query texts for `--minutes`, memory
+of every process (server, each worker, PostgreSQL, Redis) at start, after warm-up and at the
+end, Redis against its budget, and a rate limit checked against the filled Redis at the end.
+
+Mix per ten requests: 3 project reads, 1 project list, 1 task list, 2 semantic searches,
+2 hybrid searches and 1 answer (agentic, the configured LLM); every search has its own text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lorebase.bench.context import Bench, ScenarioResult
+from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
+from lorebase.bench.seeding import ensure_corpus, ensure_projects, ensure_task_projects
+from lorebase.bench.server import _kb_fields, _kind, process_tree
+from lorebase.cache import Cache
+from lorebase.embedded import EmbeddedRedis
+from lorebase.ratelimit import RateLimiter
+
+JSON = "application/json"
+WARMUP_SECONDS = 60.0
+SAMPLE_SECONDS = 15.0
+# Requests prepared per second of soak: more than the server answers here, so the generator
+# rarely wraps around to a text it already sent.
+REQUESTS_PER_SECOND = 150
+
+
+def _distinct_texts(bench: Bench, count: int) -> list[str]:
+    """`count` distinct query texts: the run's real queries, then numbered variants."""
+    pool = bench.query_pool()
+    return [
+        pool[i % len(pool)] + ("" if i < len(pool) else f" {i // len(pool)}") for i in range(count)
+    ]
+
+
+def _body(project_id: str, text: str, *, hybrid: bool, answer: bool) -> bytes:
+    return orjson.dumps(
+        {
+            "project_id": project_id,
+            "query_text": text,
+            "top_k": 5,
+            "use_hybrid_search": hybrid,
+            "use_re_ranking": False,
+            "use_agentic_rag": answer,
+        }
+    )
+
+
+def mixed_requests(
+    *, projects: list[str], task_projects: list[str], corpus_project: str, texts: list[str]
+) -> list[Request]:
+    """Rounds of ten requests (see the module docstring), one search text each, in order."""
+    requests: list[Request] = []
+    searches = iter(texts)
+    rounds = len(texts) // 5
+    for i in range(rounds):
+        pid = projects[i % len(projects)]
+        requests += [Request("GET", f"/api/v1/projects/{p}") for p in (pid, projects[-1 - i % 3])]
+        requests.append(Request("GET", f"/api/v1/projects/{projects[(i * 7) % len(projects)]}"))
+        requests.append(Request("GET", "/api/v1/projects?limit=20"))
+        tasks = task_projects[i % len(task_projects)]
+        requests.append(Request("GET", f"/api/v1/tasks?project_id={tasks}"))
+        for hybrid, answer in ((False, False), (False, False), (True, False), (True, False)):
+            body = _body(corpus_project, next(searches), hybrid=hybrid, answer=answer)
+            requests.append(Request("POST", "/api/v1/rag/query", body, JSON))
+        body = _body(corpus_project, next(searches), hybrid=True, answer=True)
+        requests.append(Request("POST", "/api/v1/rag/query", body, JSON))
+    return requests
+
+
+def process_memory(bench: Bench) -> dict[str, Any]:
+    """RSS and PSS (MiB) of the server, each worker, PostgreSQL (all backends) and Redis."""
+    server_pid = bench.server.process.pid if bench.server.process is not None else -1
+    out: dict[str, Any] = {}
+    for pid in process_tree(bench.server.roots()):
+        rss = _kb_fields(Path(f"/proc/{pid}/status"), ("VmRSS",)).get("VmRSS", 0) / 1024
+        pss = _kb_fields(Path(f"/proc/{pid}/smaps_rollup"), ("Pss",)).get("Pss", 0) / 1024
+        name = _role(pid, server_pid)
+        entry = out.setdefault(name, {"rss_mb": 0.0, "pss_mb": 0.0, "processes": 0})
+        entry["rss_mb"] = round(entry["rss_mb"] + rss, 1)
+        entry["pss_mb"] = round(entry["pss_mb"] + pss, 1)
+        entry["processes"] += 1
+    return out
+
+
+def _role(pid: int, server_pid: int) -> str:
+    kind = _kind(pid)
+    if pid == server_pid or kind != "python":
+        return "server" if pid == server_pid else kind
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    return "python-helper" if b"resource_tracker" in cmdline else f"worker-{pid}"
+
+
+def _redis_socket(bench: Bench) -> str:
+    return f"unix://{EmbeddedRedis((bench.server.data_dir / 'redis').resolve()).socket}"
+
+
+async def _redis_state(url: str) -> dict[str, Any]:
+    cache = Cache(url)
+    try:
+        memory = await cache.redis.info("memory")
+        stats = await cache.redis.info("stats")
+        keyspace = await cache.redis.info("keyspace")
+        policy = await cache.redis.config_get("maxmemory-policy")
+    finally:
+        await cache.close()
+    return {
+        "used_memory_mb": round(memory["used_memory"] / 2**20, 1),
+        "maxmemory_mb": round(memory["maxmemory"] / 2**20, 1),
+        "policy": policy.get("maxmemory-policy"),
+        "evicted_keys": stats["evicted_keys"],
+        "expired_keys": stats["expired_keys"],
+        "keys": sum(db.get("keys", 0) for db in keyspace.values()),
+    }
+
+
+async def _hit(url: str, who: str, rate: str) -> bool:
+    cache = Cache(url)
+    try:
+        return (await RateLimiter(cache).hit(name="soak", who=who, rate=rate)).allowed
+    finally:
+        await cache.close()
+
+
+async def _limit_holds(url: str, started_bucket: str) -> dict[str, Any]:
+    """At the end, in the soaked Redis: the 1/hour bucket emptied before the load still refuses
+    (it was not evicted), and a fresh 2/minute bucket refuses its third hit."""
+    kept = await _hit(url, started_bucket, "1/hour")
+    fresh = f"soak-fresh-{time.time()}"
+    hits = [await _hit(url, fresh, "2/minute") for _ in "abc"]
+    held = not kept and hits == [True, True, False]
+    return {"bucket_from_start_allowed": kept, "fresh_bucket_hits": hits, "held": held}
+
+
+class _Sampler:
+    """Process memory and Redis state every `SAMPLE_SECONDS` while the main load runs."""
+
+    def __init__(self, bench: Bench, redis_url: str) -> None:
+        self.bench, self.redis_url = bench, redis_url
+        self.samples: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._began = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            sample: dict[str, Any] = {"t_s": round(time.monotonic() - self._began)}
+            sample["processes"] = process_memory(self.bench)
+            sample["redis"] = asyncio.run(_redis_state(self.redis_url))
+            self.samples.append(sample)
+
+    def __enter__(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _load(bench: Bench, requests: list[Request], seconds: float) -> LoadResult:
+    spec = LoadSpec(
+        base_url=bench.server.url,
+        requests=requests,
+        headers={"Authorization": f"Bearer {bench.api.fresh_token(max_age=3600)}"},
+        duration=seconds,
+        connections=bench.connections or 8,
+    )
+    return run_load(spec, generator=bench.generator, wrk_path=bench.wrk_path)
+
+
+def soak(bench: Bench, result: ScenarioResult) -> None:
+    bench.require("/api/v1/rag/query", "/api/v1/tasks")
+    total = max(60.0, bench.soak_minutes * 60)
+    warmup = min(WARMUP_SECONDS, total / 5)
+    projects, tasks = ensure_projects(bench), ensure_task_projects(bench)
+    seed = ensure_corpus(bench)
+    texts = _distinct_texts(bench, int(total * REQUESTS_PER_SECOND / 2))
+    requests = mixed_requests(
+        projects=projects, task_projects=tasks, corpus_project=seed.project_id, texts=texts
+    )
+    cut = int(len(requests) * warmup / total) // 10 * 10
+    redis_url = _redis_socket(bench)
+    phases: dict[str, Any] = {"start": process_memory(bench)}
+    redis: dict[str, Any] = {"start": asyncio.run(_redis_state(redis_url))}
+    started_bucket = f"soak-start-{time.time()}"
+    asyncio.run(_hit(redis_url, started_bucket, "1/hour"))  # empty now, for an hour
+    warm = _load(bench, requests[:cut], warmup)
+    phases["after_warmup"] = process_memory(bench)
+    redis["after_warmup"] = asyncio.run(_redis_state(redis_url))
+    with _Sampler(bench, redis_url) as sampler:
+        load = _load(bench, requests[cut:], total - warmup)
+    phases["end"] = process_memory(bench)
+    redis["end"] = asyncio.run(_redis_state(redis_url))
+    limit = asyncio.run(_limit_holds(redis_url, started_bucket))
+    result.load = load
+    result.details.update(
+        {
+            "minutes": round(total / 60, 1),
+            "warmup": warm.as_dict(),
+            "errors_total": warm.errors + load.errors,
+            "memory_by_process": phases,
+            "redis": redis,
+            "timeline": sampler.samples,
+            "rate_limit_at_end": limit,
+            "growth_after_warmup": _growth(phases),
+            "metrics": _cache_metrics(bench),
+        }
+    )
+    redis_ok = redis["end"]["maxmemory_mb"] == 0 or (
+        redis["end"]["used_memory_mb"] <= redis["end"]["maxmemory_mb"]
+    )
+    flat = all(abs(g) <= 10.0 for name, g in _growth(phases).items() if name != "redis")
+    result.met = warm.errors + load.errors == 0 and redis_ok and flat and limit["held"]
+
+
+def _growth(phases: dict[str, Any]) -> dict[str, float]:
+    """Per process: RSS change from after warm-up to the end, in percent."""
+    out: dict[str, float] = {}
+    for name, end in phases["end"].items():
+        base = phases["after_warmup"].get(name)
+        if base and base["rss_mb"] > 0:
+            out[name] = round(100 * (end["rss_mb"] - base["rss_mb"]) / base["rss_mb"], 1)
+    return out
+
+
+def _cache_metrics(bench: Bench) -> dict[str, float]:
+    """The cache counters of whichever worker answers /metrics (per process, not summed)."""
+    import httpx
+
+    text = httpx.get(bench.server.url + "/metrics", timeout=10.0).text
+    wanted = (
+        "lorebase_cache_requests_total",
+        "lorebase_cache_written_bytes_total",
+        "lorebase_cache_hit_age_seconds_bucket",
+        "lorebase_process_cache_entries",
+        "lorebase_database_connections",
+    )
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(wanted):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
