@@ -14,6 +14,7 @@ from lorebase.main import create_app
 # Every operation of the REST API and the client method that calls it.
 OPERATIONS = {
     ("GET", "/api/v1/health"): "health",
+    ("GET", "/api/v1/health/ready"): "ready",
     ("POST", "/api/v1/auth/register"): "register",
     ("POST", "/api/v1/auth/token"): "login",
     ("POST", "/api/v1/auth/refresh"): "_refresh",

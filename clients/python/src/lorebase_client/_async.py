@@ -116,6 +116,10 @@ class AsyncClient:
     async def health(self) -> Health:
         return await self._run(calls.health())
 
+    async def ready(self) -> Health:
+        """Readiness: raises ServiceUnavailable unless the database and Redis both answer."""
+        return await self._run(calls.ready())
+
     async def register(self, username: str, password: str, *, email: str | None = None) -> User:
         return await self._run(calls.register(username, password, email))
 

@@ -74,6 +74,10 @@ def health() -> Call[Health]:
     return Call("GET", "/health", _model(Health), anonymous=True)
 
 
+def ready() -> Call[Health]:
+    return Call("GET", "/health/ready", _model(Health), anonymous=True)
+
+
 def register(username: str, password: str, email: str | None) -> Call[User]:
     body = _clean({"username": username, "password": password, "email": email})
     return Call("POST", "/auth/register", _model(User), json=body, anonymous=True)

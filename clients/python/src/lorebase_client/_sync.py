@@ -112,6 +112,10 @@ class Client:
     def health(self) -> Health:
         return self._run(calls.health())
 
+    def ready(self) -> Health:
+        """Readiness: raises ServiceUnavailable unless the database and Redis both answer."""
+        return self._run(calls.ready())
+
     def register(self, username: str, password: str, *, email: str | None = None) -> User:
         return self._run(calls.register(username, password, email))
 
