@@ -254,6 +254,9 @@ def bench(
     keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
     profile: bool = typer.Option(False, help="py-spy one worker during each load (needs py-spy)."),
     corpus_kb: int | None = typer.Option(None, min=1, help="Ingest at most this much real text."),
+    side_by_side: bool = typer.Option(
+        False, help="Issue 13's run: a free fake OpenAI embedder, the 200-file / 2 MB corpus."
+    ),
 ) -> None:
     """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
     if load_generator not in ("auto", "wrk", "python"):
@@ -274,6 +277,7 @@ def bench(
         keep_data=keep_data,
         profile=profile,
         corpus_kb=corpus_kb,
+        side_by_side=side_by_side,
     )
     raise typer.Exit(code=run_bench_main(options))
 
