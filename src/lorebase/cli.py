@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
+from lorebase.embedding.shared import shared_local_model
 from lorebase.errors import AppError, ConfigurationError
 from lorebase.jobs import background_worker, run_worker
 from lorebase.knowledge.local import FileOutcome, submit_files, wait_for_jobs
@@ -45,6 +47,7 @@ from lorebase.retrieval.evaluation import MODES as EVAL_MODES
 from lorebase.retrieval.evaluation import EvalReport, evaluate
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
 from lorebase.retrieval.service import run_query
+from lorebase.serving import PARENT_ENV, default_workers
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
@@ -98,10 +101,13 @@ def _export(settings: Settings) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="HTTP worker processes."),
+    workers: int | None = typer.Option(
+        None, min=1, help="HTTP worker processes (default: one per core, at least 2)."
+    ),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
+    workers = workers or default_workers()
     settings = get_settings()
     configure_logging(settings.log_level)
     _check_providers(settings)
@@ -112,25 +118,40 @@ def serve(
             os.environ["LOREBASE_RUN_WORKER"] = "0"
         # Each worker process sizes its share of the cores (the local embedder's threads).
         os.environ["LOREBASE_WORKERS"] = str(workers)
-        uvicorn.run(
-            "lorebase.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            # uvloop + httptools, named so a missing extra fails loudly instead of silently
-            # serving on the slower pure-Python stack.
-            loop="uvloop",
-            http="httptools",
-            # With --workers, uvicorn kills a worker that does not answer its ping within this
-            # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
-            # model warm-up) on a busy 2-core machine, which then restarts workers forever.
-            timeout_worker_healthcheck=60,
-        )
+        os.environ[PARENT_ENV] = str(os.getpid())
+        with shared_local_model(resolved, workers=workers) as socket_path:
+            shared = f"; local embedding model loaded once, shared over {socket_path}"
+            logging.getLogger("lorebase.serve").info(
+                "serving http://%s:%d with %d HTTP worker%s%s",
+                host,
+                port,
+                workers,
+                "s" if workers > 1 else "",
+                shared if socket_path else "",
+            )
+            _run_uvicorn(host=host, port=port, workers=workers)
+
+
+def _run_uvicorn(*, host: str, port: int, workers: int) -> None:
+    uvicorn.run(
+        "lorebase.serving:create_worker_app" if workers > 1 else "lorebase.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        # uvloop + httptools, named so a missing extra fails loudly instead of silently
+        # serving on the slower pure-Python stack.
+        loop="uvloop",
+        http="httptools",
+        # With --workers, uvicorn kills a worker that does not answer its ping within this
+        # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
+        # model warm-up) on a busy 2-core machine, which then restarts workers forever.
+        timeout_worker_healthcheck=60,
+    )
 
 
 def _check_providers(settings: Settings) -> None:

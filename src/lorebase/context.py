@@ -13,6 +13,7 @@ from lorebase.auth.tokens import TokenCache
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
+from lorebase.embedding.shared import share_local_model
 from lorebase.providers.base import ChatModel, Embedder
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
 from lorebase.settings import Settings
@@ -40,7 +41,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     # Providers first: a missing key or unknown name (ConfigurationError) fails before anything
     # is started.
     registry = load_registry()
-    embedder = build_embedder(settings, registry)
+    # A worker of a multi-worker `lorebase serve` embeds through the parent's one local model.
+    embedder = share_local_model(build_embedder(settings, registry))
     llm = build_llm(settings, registry)
     services = await asyncio.to_thread(start_services, settings)
     db: Database | None = None
