@@ -47,7 +47,7 @@ from lorebase.retrieval.evaluation import MODES as EVAL_MODES
 from lorebase.retrieval.evaluation import EvalReport, evaluate
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
 from lorebase.retrieval.service import run_query
-from lorebase.serving import PARENT_ENV, default_workers
+from lorebase.serving import PARENT_ENV
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
@@ -101,13 +101,12 @@ def _export(settings: Settings) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int | None = typer.Option(
-        None, min=1, help="HTTP worker processes (default: one per core, at least 2)."
+    workers: int = typer.Option(
+        1, min=1, help="HTTP worker processes (2+ share one local embedding model)."
     ),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
-    workers = workers or default_workers()
     settings = get_settings()
     configure_logging(settings.log_level)
     _check_providers(settings)

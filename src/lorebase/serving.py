@@ -1,4 +1,4 @@
-"""The HTTP worker processes of `lorebase serve`: how many by default, and their app factory.
+"""The HTTP worker processes of `lorebase serve --workers N`: their app factory.
 
 uvicorn spawns its workers; killed with `kill -9`, its parent would leave them serving (and
 running jobs) as orphans that hold the port. Each worker therefore asks Linux to kill it when
@@ -20,11 +20,6 @@ from lorebase.main import create_app
 
 PARENT_ENV = "LOREBASE_SERVE_PID"
 _PR_SET_PDEATHSIG = 1
-
-
-def default_workers() -> int:
-    """HTTP workers when `serve` is given none: one per core, at least 2, at most 8."""
-    return max(2, min(8, os.cpu_count() or 1))
 
 
 def die_with_parent() -> None:
