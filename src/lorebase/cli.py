@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -32,6 +33,7 @@ from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.context import open_context
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.embedding.reembed import ReembedResult, reembed_project
+from lorebase.embedding.shared import shared_local_model
 from lorebase.errors import AppError, ConfigurationError
 from lorebase.evaluation.report import EvalReport
 from lorebase.evaluation.runner import MODES as EVAL_MODES
@@ -48,6 +50,7 @@ from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
 from lorebase.providers.registry import check_providers
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
+from lorebase.serving import PARENT_ENV
 from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
@@ -101,7 +104,9 @@ def _export(settings: Settings) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="HTTP worker processes."),
+    workers: int = typer.Option(
+        1, min=1, help="HTTP worker processes (2+ share one local embedding model)."
+    ),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
@@ -119,26 +124,41 @@ def serve(
             os.environ["LOREBASE_RUN_WORKER"] = "0"
         # Each worker process sizes its share of the cores (the local embedder's threads).
         os.environ["LOREBASE_WORKERS"] = str(workers)
-        print_banner_when_up(host, port)
-        uvicorn.run(
-            "lorebase.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            # uvloop + httptools, named so a missing extra fails loudly instead of silently
-            # serving on the slower pure-Python stack.
-            loop="uvloop",
-            http="httptools",
-            # With --workers, uvicorn kills a worker that does not answer its ping within this
-            # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
-            # model warm-up) on a busy 2-core machine, which then restarts workers forever.
-            timeout_worker_healthcheck=60,
-        )
+        os.environ[PARENT_ENV] = str(os.getpid())
+        with shared_local_model(resolved, workers=workers) as socket_path:
+            shared = f"; local embedding model loaded once, shared over {socket_path}"
+            logging.getLogger("lorebase.serve").info(
+                "serving http://%s:%d with %d HTTP worker%s%s",
+                host,
+                port,
+                workers,
+                "s" if workers > 1 else "",
+                shared if socket_path else "",
+            )
+            print_banner_when_up(host, port)
+            _run_uvicorn(host=host, port=port, workers=workers)
+
+
+def _run_uvicorn(*, host: str, port: int, workers: int) -> None:
+    uvicorn.run(
+        "lorebase.serving:create_worker_app" if workers > 1 else "lorebase.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        # uvloop + httptools, named so a missing extra fails loudly instead of silently
+        # serving on the slower pure-Python stack.
+        loop="uvloop",
+        http="httptools",
+        # With --workers, uvicorn kills a worker that does not answer its ping within this
+        # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
+        # model warm-up) on a busy 2-core machine, which then restarts workers forever.
+        timeout_worker_healthcheck=60,
+    )
 
 
 def _check_providers(settings: Settings) -> None:
@@ -263,6 +283,9 @@ def bench(
     profile: bool = typer.Option(False, help="py-spy one worker during each load (needs py-spy)."),
     corpus_kb: int | None = typer.Option(None, min=1, help="Ingest at most this much real text."),
     minutes: float = typer.Option(10.0, min=1.0, help="Length of the soak scenario."),
+    side_by_side: bool = typer.Option(
+        False, help="Issue 13's run: a free fake OpenAI embedder, the 200-file / 2 MB corpus."
+    ),
 ) -> None:
     """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
     if load_generator not in ("auto", "wrk", "python"):
@@ -284,6 +307,7 @@ def bench(
         profile=profile,
         corpus_kb=corpus_kb,
         minutes=minutes,
+        side_by_side=side_by_side,
     )
     raise typer.Exit(code=run_bench_main(options))
 

@@ -13,6 +13,7 @@ from lorebase.auth.tokens import TokenCache
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
+from lorebase.embedding.shared import share_local_model
 from lorebase.memory import watch_process_caches
 from lorebase.providers.base import ChatModel, Embedder
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
@@ -42,7 +43,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
     # Providers first: a missing key or unknown name (ConfigurationError) fails before anything
     # is started.
     registry = load_registry()
-    embedder = build_embedder(settings, registry)
+    # A worker of a multi-worker `lorebase serve` embeds through the parent's one local model.
+    embedder = share_local_model(build_embedder(settings, registry))
     llm = build_llm(settings, registry)
     # An answerer that reads by meaning (extractive) uses the query embedder, loaded anyway.
     use_embedder = getattr(llm, "use_embedder", None)

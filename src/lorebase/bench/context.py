@@ -4,7 +4,7 @@ so far, and the one way to put a scenario under load and record what happened.""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class Sizes:
     ingest_stall: float = 120.0
     read_connections: int = 32
     search_connections: int = 16
+    # Top the corpus up with Debian copyright files to this many documents (side by side).
+    corpus_files: int | None = None
 
 
 QUICK = Sizes(
@@ -65,6 +67,9 @@ DEFAULT = Sizes(
     recall_queries=200,
     ef_values=(40, 100, 200, 300, 400),
 )
+# The side-by-side run of issue 13: the 200-file / ~2 MB corpus as ingested (no synthetic
+# top-up), searched with the fake OpenAI-compatible embedder (1536-d).
+SIDE_BY_SIDE = replace(DEFAULT, corpus_files=200, search_chunks=0)
 
 
 @dataclass
@@ -125,6 +130,7 @@ class CorpusSeed:
     memory_peak: Memory | None
     server_cpu_s: float
     server_cpu_by_process: dict[str, float]
+    uploaded_bytes: int = 0
     filled_to: int = 0
     fill: dict[str, Any] = field(default_factory=dict)
 
@@ -144,8 +150,11 @@ class Bench:
         duration: float | None,
         profile_dir: Path | None = None,
         soak_minutes: float = 10.0,
+        embedder: str = "local",
     ) -> None:
         self.sizes = sizes
+        # "local" (the server's default embedder) or "fake-openai" (`bench.fake_embedder`).
+        self.embedder = embedder
         self.server = server
         self.api = api
         self.generator = generator
@@ -165,7 +174,7 @@ class Bench:
     def query_pool(self) -> list[str]:
         """Distinct real-text queries, enough for every scenario of the run."""
         if self._query_pool is None:
-            docs = corpus.documents(self.sizes.corpus_bytes)
+            docs = corpus.documents(self.sizes.corpus_bytes, files=self.sizes.corpus_files)
             need = 3 * self.sizes.queries_per_scenario + 2 * self.sizes.recall_queries + 500
             self._query_pool = corpus.queries(docs, need, seed=1234)
         return self._query_pool

@@ -3,12 +3,14 @@ Reference topics of `pydoc_data.topics` and the docstrings of a fixed list of st
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import random
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 # Modules whose docstrings form part of the corpus (sorted for a stable order).
@@ -54,8 +56,52 @@ def _module_text(module: ModuleType) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def documents(max_bytes: int | None = None) -> list[Document]:
-    """The corpus as documents, Language Reference topics first; at most `max_bytes` of text."""
+# Debian's machine-readable copyright files: real, varied English (licences, notices), present
+# on every Debian/Ubuntu machine. Only distinct texts of this size range are taken.
+DEBIAN_DOCS = Path("/usr/share/doc")
+DEBIAN_MIN_CHARS = 20_000
+DEBIAN_MAX_CHARS = 120_000
+
+
+def debian_documents(count: int) -> list[Document]:
+    """Up to `count` distinct Debian copyright files (package order), 20-120 kB each."""
+    out: list[Document] = []
+    seen: set[str] = set()
+    for path in sorted(DEBIAN_DOCS.glob("*/copyright")):
+        if len(out) >= count:
+            break
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+        if digest in seen or not DEBIAN_MIN_CHARS <= len(text) <= DEBIAN_MAX_CHARS:
+            continue
+        seen.add(digest)
+        out.append(Document(f"debian-{path.parent.name}-copyright.txt", text))
+    return out
+
+
+def documents(max_bytes: int | None = None, *, files: int | None = None) -> list[Document]:
+    """The corpus as documents, Language Reference topics first; at most `max_bytes` of text.
+    With `files`, Debian copyright files top the Python text up to that many documents (the
+    side-by-side corpus: 200 files, about 2 MB)."""
+    docs = _python_documents()
+    if files is not None and len(docs) < files:
+        docs += debian_documents(files - len(docs))
+    if max_bytes is None:
+        return docs
+    out: list[Document] = []
+    total = 0
+    for doc in docs:
+        if total >= max_bytes:
+            break
+        out.append(doc)
+        total += len(doc.text)
+    return out
+
+
+def _python_documents() -> list[Document]:
     from pydoc_data.topics import topics
 
     docs = [Document(f"topic-{key}.txt", topics[key]) for key in sorted(topics)]
@@ -69,16 +115,7 @@ def documents(max_bytes: int | None = None) -> list[Document]:
             text = _module_text(module)
             if len(text) > 200:
                 docs.append(Document(f"module-{name}.txt", text))
-    if max_bytes is None:
-        return docs
-    out: list[Document] = []
-    total = 0
-    for doc in docs:
-        if total >= max_bytes:
-            break
-        out.append(doc)
-        total += len(doc.text)
-    return out
+    return docs
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")

@@ -21,9 +21,18 @@ import orjson
 
 from lorebase import __version__
 from lorebase.bench.client import ApiClient
-from lorebase.bench.context import DEFAULT, QUICK, Bench, ScenarioResult, Skip
+from lorebase.bench.context import (
+    DEFAULT,
+    QUICK,
+    SIDE_BY_SIDE,
+    Bench,
+    ScenarioResult,
+    Sizes,
+    Skip,
+)
+from lorebase.bench.fake_embedder import FakeEmbedder
 from lorebase.bench.load import resolve_generator
-from lorebase.bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS
+from lorebase.bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS, SIDE_BY_SIDE_SCENARIOS
 from lorebase.bench.server import FOREIGN_ENV, ServeProcess
 from lorebase.settings import Settings
 
@@ -56,6 +65,8 @@ class Options:
     profile: bool = False
     corpus_kb: int | None = None
     minutes: float = 10.0
+    # Issue 13's side-by-side run: the fake OpenAI-compatible embedder, the 200-file corpus.
+    side_by_side: bool = False
 
 
 def _machine() -> dict[str, Any]:
@@ -89,34 +100,81 @@ def _settings_environment() -> dict[str, str]:
     }
 
 
-def run_bench(options: Options) -> dict[str, Any]:
-    """Start a server in a fresh data dir, run the scenarios, return the report."""
-    names = list(options.scenarios) or DEFAULT_SCENARIOS
+def _sizes(options: Options) -> Sizes:
+    if options.side_by_side:
+        # Quick: the small corpus as ingested, so a smoke run stays short.
+        sizes = replace(QUICK, search_chunks=0) if options.quick else SIDE_BY_SIDE
+    else:
+        sizes = QUICK if options.quick else DEFAULT
+    if options.corpus_kb is not None:
+        sizes = replace(sizes, corpus_bytes=options.corpus_kb * 1024)
+    return sizes
+
+
+def _scenario_names(options: Options) -> list[str]:
+    names = list(options.scenarios) or (
+        SIDE_BY_SIDE_SCENARIOS if options.side_by_side else DEFAULT_SCENARIOS
+    )
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
-    names = [name for name in SCENARIOS if name in names]  # canonical order
-    sizes = QUICK if options.quick else DEFAULT
-    if options.corpus_kb is not None:
-        sizes = replace(sizes, corpus_bytes=options.corpus_kb * 1024)
+    return [name for name in SCENARIOS if name in names]  # canonical order
+
+
+def run_bench(options: Options) -> dict[str, Any]:
+    """Start a server in a fresh data dir (with the fake embedder for a side-by-side run), run
+    the scenarios, return the report."""
+    with contextlib.ExitStack() as stack:
+        env = dict(SERVER_ENV)
+        if options.side_by_side:
+            env.update(stack.enter_context(FakeEmbedder()).server_env())
+        return _run_bench(options, env)
+
+
+def _run_scenarios(bench: Bench, names: list[str]) -> list[ScenarioResult]:
+    results: list[ScenarioResult] = []
+    for name in names:
+        function, target = SCENARIOS[name]
+        result = ScenarioResult(name=name, target=target)
+        log.info("scenario %s", name)
+        scenario_start = time.perf_counter()
+        try:
+            function(bench, result)
+        except Skip as exc:
+            result.status, result.reason = "skipped", str(exc)
+        except Exception as exc:
+            result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("scenario %s failed:\n%s", name, traceback.format_exc())
+        result.seconds = time.perf_counter() - scenario_start
+        results.append(result)
+        _print_progress(result)
+    return results
+
+
+def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
+    names = _scenario_names(options)
+    sizes = _sizes(options)
+    embedder = "fake-openai" if options.side_by_side else "local"
     generator, wrk_path = resolve_generator(options.generator)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = (options.out_dir / f"run-{stamp}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     server = ServeProcess(
-        run_dir / "data", workers=options.workers, log_path=run_dir / "serve.log", env=SERVER_ENV
+        run_dir / "data", workers=options.workers, log_path=run_dir / "serve.log", env=env
     )
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "lorebase_version": __version__,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if options.quick else "default",
+        "mode": ("side-by-side " if options.side_by_side else "")
+        + ("quick" if options.quick else "default"),
         "machine": _machine(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "sizes": asdict(sizes),
         "server": {
             "workers": options.workers,
             "generator": generator,
+            "embedder": embedder,
             "env": SERVER_ENV,
             # Settings the caller's environment passes on to the server (e.g. HNSW_EF_SEARCH).
             "settings_from_environment": _settings_environment(),
@@ -143,23 +201,10 @@ def run_bench(options: Options) -> dict[str, Any]:
             duration=options.duration,
             profile_dir=run_dir / "profiles" if options.profile else None,
             soak_minutes=options.minutes,
+            embedder=embedder,
         )
         bench.paths = api.paths()
-        for name in names:
-            function, target = SCENARIOS[name]
-            result = ScenarioResult(name=name, target=target)
-            log.info("scenario %s", name)
-            scenario_start = time.perf_counter()
-            try:
-                function(bench, result)
-            except Skip as exc:
-                result.status, result.reason = "skipped", str(exc)
-            except Exception as exc:
-                result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
-                log.error("scenario %s failed:\n%s", name, traceback.format_exc())
-            result.seconds = time.perf_counter() - scenario_start
-            results.append(result)
-            _print_progress(result)
+        results = _run_scenarios(bench, names)
         report["server"]["memory_idle_at_end"] = asdict(server.memory())
     finally:
         api.close()
@@ -186,6 +231,12 @@ def _summary(row: dict[str, Any]) -> str:
     details = row["details"]
     if row["status"] != "ok":
         return str(row["reason"])
+    if row["name"] == "ingest" and "ratio" not in details:
+        return (
+            f"{details['server_cpu_s_per_mb']} CPU s/MB, {details['ingest_kb_per_s']} kB/s "
+            f"({details['documents']} files, {details['uploaded_bytes'] / 1e6:.2f} MB, "
+            f"{details['chunks']} chunks)"
+        )
     if row["name"] == "ingest":
         return (
             f"{details['ingest_chunks_per_s']} chunks/s vs raw "

@@ -70,7 +70,7 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
     if bench.corpus is not None:
         return bench.corpus
     bench.require("/api/v1/knowledge/upload", "/api/v1/jobs/{")
-    docs = corpus.documents(bench.sizes.corpus_bytes)
+    docs = corpus.documents(bench.sizes.corpus_bytes, files=bench.sizes.corpus_files)
     project = bench.api.create_project("bench corpus", description="Python documentation")
     cpu_before = bench.server.cpu_seconds()
     started = time.perf_counter()
@@ -103,6 +103,7 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
         memory_peak=sampler.peak,
         server_cpu_s=cpu["total"],
         server_cpu_by_process=cpu,
+        uploaded_bytes=sum(len(doc.text.encode()) for doc in docs),
     )
     return bench.corpus
 

@@ -87,8 +87,38 @@ async def set_ef_search(conn: Conn, *, ef_search: int) -> None:
     await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(int(ef_search)),))
 
 
-def vector_candidates_sql(dim: int, filters: Filters) -> sql.Composed:
-    """The HNSW leg; the dimension is a literal so the partial index's predicate matches."""
+async def use_hnsw_index(conn: Conn, *, ef_search: int) -> None:
+    """For the current transaction: `hnsw.ef_search`, and no sort, so the planner reads the
+    HNSW index rather than every row of the project (its estimate at 1536-d is off by 10x)."""
+    await conn.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true), set_config('enable_sort', 'off', true)",
+        (str(int(ef_search)),),
+    )
+
+
+def vector_candidates_sql(dim: int, filters: Filters, *, exact: bool = False) -> sql.Composed:
+    """The dense leg; the dimension is a literal so the partial index's predicate matches.
+    `exact` computes every distance: the subquery (`OFFSET 0` keeps it apart) gives the
+    planner no ORDER BY to serve from the HNSW index, so it reads the project's rows through
+    the btree on (project_id, embedding_model) or the document filter, and sorts."""
+    if exact:
+        return sql.SQL("""
+            SELECT c.id, c.distance FROM (
+                SELECT ki.id, {distance} AS distance
+                FROM knowledge_items ki {join}
+                WHERE ki.embedding_dim = {dim}
+                  AND ki.project_id = %(project_id)s
+                  AND ki.embedding_model = %(model)s{filters}
+                OFFSET 0
+            ) c
+            ORDER BY c.distance
+            LIMIT %(limit)s
+            """).format(
+            distance=_distance(dim),
+            join=filters.join,
+            dim=sql.Literal(int(dim)),
+            filters=filters.clauses,
+        )
     return sql.SQL("""
         SELECT ki.id, {distance} AS distance
         FROM knowledge_items ki {join}
@@ -115,11 +145,13 @@ async def vector_candidates(
     limit: int,
     filters: Filters,
     params: dict[str, Any],
+    exact: bool = False,
 ) -> list[tuple[UUID, float]]:
-    """(id, cosine distance), nearest first, through the partial HNSW index for `dim`."""
+    """(id, cosine distance), nearest first: through the partial HNSW index for `dim`, or
+    with `exact` by computing every distance."""
     values = dict(params, project_id=project_id, model=model, query_vector=query_vector)
     values["limit"] = limit
-    cur = await conn.execute(vector_candidates_sql(dim, filters), values)
+    cur = await conn.execute(vector_candidates_sql(dim, filters, exact=exact), values)
     rows = await cur.fetchall()
     # relaxed_order iterative scans may return neighbours slightly out of order.
     pairs = [(row["id"], float(row["distance"])) for row in rows]

@@ -1,7 +1,11 @@
-"""The dense leg: query embeddings (cached in Redis) and the HNSW search."""
+"""The dense leg: query embeddings (cached in Redis) and the nearest-chunk search, exact or
+through the HNSW index as fits the project."""
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -53,6 +57,65 @@ async def embed_query(
     return stored
 
 
+# How many chunks a project holds, per (project, model), re-counted at most this often: the
+# plan needs the order of magnitude, not the exact figure, and counting 100k rows costs ~10 ms.
+SIZE_TTL_SECONDS = 60.0
+_sizes: dict[tuple[UUID, str], tuple[float, int]] = {}
+
+# Exact search reads every chunk of the project (its vector, and a sort). Measured on this
+# machine by `EXPLAIN ANALYZE` (bench/RESULTS.md, "ANN that fits the project"), top-10/50:
+# at 384-d exact costs about what the index does up to ~1,000 chunks (1.35 vs 0.9-1.5 ms) and
+# 5x more at 3,000; a vector over ~2 kB (1536-d) is TOASTed and each row costs a detoast, so
+# exact loses from 300 chunks on (2.0 vs 0.7-1.0 ms; 80 vs 4-20 ms at 3,000).
+EXACT_ROWS = 1000
+EXACT_ROWS_TOASTED = 100
+TOAST_BYTES = 2000
+# ef_search for the index: MIN_EF up to SMALL_INDEX chunks, then EF_PER_DOUBLING more per
+# doubling of the project. Recall@10 at 100k x 384-d (bench hnsw-100k): 0.944 at ef 200, 0.978
+# at ef 300, so 100k gets ~260 (>= 0.95 with margin); the configured HNSW_EF_SEARCH caps it.
+MIN_EF = 40
+SMALL_INDEX = 10_000
+EF_PER_DOUBLING = 66
+
+
+@dataclass(frozen=True)
+class AnnPlan:
+    """How one dense search runs: an exact scan, or the HNSW index at `ef_search`."""
+
+    exact: bool
+    ef_search: int
+
+
+def plan_search(
+    *, chunks: int, dim: int, limit: int, ef_ceiling: int, filtered_by_documents: bool = False
+) -> AnnPlan:
+    """Exact where it is cheaper (a small project, or a few documents named by the filter)
+    and always right; otherwise the HNSW index with an ef_search that grows with the log of
+    the project's size, at least `limit` (the index returns at most ef rows), at most
+    `ef_ceiling` unless `limit` needs more. Other filters keep the index: iterative scans
+    (`hnsw.iterative_scan`, set on every pooled connection) go on until `limit` rows pass."""
+    exact_rows = EXACT_ROWS if 4 * dim + 8 <= TOAST_BYTES else EXACT_ROWS_TOASTED
+    if chunks <= max(exact_rows, limit) or filtered_by_documents:
+        return AnnPlan(exact=True, ef_search=0)
+    grown = MIN_EF + EF_PER_DOUBLING * max(0.0, math.log2(chunks / SMALL_INDEX))
+    ef = min(math.ceil(grown), ef_ceiling)
+    return AnnPlan(exact=False, ef_search=min(1000, max(ef, limit)))
+
+
+async def project_size(conn: Conn, *, project_id: UUID, model: str) -> int:
+    """The project's chunk count for `model`, from this process's memo when recent."""
+    key = (project_id, model)
+    now = time.monotonic()
+    found = _sizes.get(key)
+    if found is not None and now - found[0] < SIZE_TTL_SECONDS:
+        return found[1]
+    count = await repository.count_chunks(conn, project_id=project_id, model=model)
+    if len(_sizes) > 10_000:
+        _sizes.clear()
+    _sizes[key] = (now, count)
+    return count
+
+
 async def search_vector(
     conn: Conn,
     *,
@@ -66,11 +129,19 @@ async def search_vector(
     filters: repository.Filters,
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
-    """Nearest chunks as (id, cosine distance). `session_ef_search` is what the connection
-    already has (the pool sets the configured value); only a different one costs a
-    transaction for `SET LOCAL`."""
-    # The index only helps when ef_search covers the candidates asked for.
-    wanted = min(1000, max(ef_search, limit))
+    """Nearest chunks as (id, cosine distance), by the `plan_search` plan for this project;
+    `ef_search` (the configured value) is the ceiling of the index's. The index plan runs in
+    a transaction that sets its ef_search and forbids a sort locally: left to itself the
+    planner scans every row at 1536-d even for thousands of chunks (65-85 ms against 4-20 ms
+    through the index). `session_ef_search` (the pool's value) is kept for callers."""
+    chunks = await project_size(conn, project_id=project_id, model=model)
+    plan = plan_search(
+        chunks=chunks,
+        dim=dim,
+        limit=limit,
+        ef_ceiling=ef_search,
+        filtered_by_documents="f_document_ids" in params,
+    )
 
     async def candidates() -> list[tuple[UUID, float]]:
         return await repository.vector_candidates(
@@ -82,10 +153,11 @@ async def search_vector(
             limit=limit,
             filters=filters,
             params=params,
+            exact=plan.exact,
         )
 
-    if wanted == session_ef_search:
+    if plan.exact:
         return await candidates()
     async with conn.transaction():
-        await repository.set_ef_search(conn, ef_search=wanted)
+        await repository.use_hnsw_index(conn, ef_search=plan.ef_search)
         return await candidates()

@@ -22,6 +22,16 @@ MAX_TOKENS = 256  # the model was trained at 128 and supports 256 at most
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 
 
+def load_tokenizer() -> Tokenizer:
+    """The model's tokenizer, truncating at MAX_TOKENS and padding nothing."""
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+    # The shipped tokenizer pads everything to 128; batches are padded here instead.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    return tokenizer
+
+
 class LocalEmbedder:
     """Mean-pooled, L2-normalised MiniLM embeddings computed in a worker thread."""
 
@@ -66,11 +76,7 @@ class LocalEmbedder:
     def _load(self) -> tuple[ort.InferenceSession, Tokenizer]:
         with self._load_lock:
             if self._session is None or self._tokenizer is None:
-                tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
-                # The shipped tokenizer pads everything to 128; batches are padded here instead.
-                tokenizer.no_padding()
-                tokenizer.no_truncation()
-                tokenizer.enable_truncation(max_length=MAX_TOKENS)
+                tokenizer = load_tokenizer()
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
