@@ -136,7 +136,7 @@ class TcpPostgres:
     def wait_replayed(self, standby: TcpPostgres, timeout: float = 30.0) -> None:
         """Block until `standby` has replayed everything this server has written so far."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
         assert row is not None
         deadline = time.monotonic() + timeout
         with psycopg.connect(standby.url(), autocommit=True) as conn:

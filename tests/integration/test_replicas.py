@@ -3,6 +3,7 @@ own writes: a real hot standby made with pg_basebackup from the session's Postgr
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -10,10 +11,14 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
+from lorebase.context import AppContext
 from lorebase.db import Database
+from lorebase.main import create_app
 from lorebase.projects.service import bump_corpus_generation
 from tests.factories import create_project, register_user
+from tests.ingestion import drain, upload
 from tests.pgcluster import TcpPostgres
 
 pytestmark = pytest.mark.slow
@@ -93,3 +98,57 @@ async def test_a_replica_that_is_down_falls_back_to_the_primary(
         assert not await _answered_by_replica(database, project_id, 0)
     finally:
         await database.close()
+
+
+async def test_a_search_right_after_ingestion_finds_it_while_the_replica_lags(
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    db: Database,
+    pg_server: TcpPostgres,
+    standby: TcpPostgres,
+) -> None:
+    user = await register_user(client)
+    project = await create_project(client, user.headers)
+    replica_ctx = dataclasses.replace(ctx, db=db)
+    app = create_app(context=replica_ctx)
+    body = {"project_id": project["id"], "query_text": "what colour is the heron's beak?"}
+    with psycopg.connect(standby.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        accepted = await upload(
+            client,
+            user.headers,
+            project["id"],
+            ("birds.md", b"# Birds\n\nThe heron has a yellow beak.\n"),
+        )
+        assert accepted.status_code == 202, accepted.text
+        await drain(ctx)
+        before = _reads("primary")
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                fresh = await http.post("/api/v1/rag/query", json=body, headers=user.headers)
+        assert fresh.status_code == 200, fresh.text
+        assert "yellow beak" in fresh.json()["results"][0]["chunk_text"], "read its own write"
+        assert _reads("primary") > before, "the lagging replica was skipped"
+    finally:
+        with psycopg.connect(standby.url(), autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+    pg_server.wait_replayed(standby)
+    before = _reads("replica")
+    app = create_app(context=replica_ctx)  # an app's lifespan runs once
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            again = await http.post(
+                "/api/v1/rag/query",
+                json={**body, "query_text": "heron beak colour"},
+                headers=user.headers,
+            )
+    assert "yellow beak" in again.json()["results"][0]["chunk_text"]
+    assert _reads("replica") > before, "a caught-up replica answers"
+
+
+def _reads(target: str) -> float:
+    value = REGISTRY.get_sample_value("lorebase_search_reads_total", {"target": target})
+    return value or 0.0

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
 from lorebase.context import AppContext
+from lorebase.db import Conn
 from lorebase.embedding.service import EmbeddingBatcher, check_space
 from lorebase.errors import ServiceUnavailable
 from lorebase.projects.schemas import ProjectAccess
@@ -114,7 +116,7 @@ async def search(
     with timer.span("fuse"):
         ranked = _fuse(ctx, plan.mode, legs, query_text)
     with timer.span("fetch"):
-        passages = await _hydrate(ctx, ranked[: plan.pool], legs.vector)
+        passages = await _hydrate(ctx, plan.target, ranked[: plan.pool], legs.vector)
     passages, scores = await _rerank(ctx, plan, passages, outcome, timer)
     outcome.results = _results(passages[:top_k], scores[:top_k], dict(legs.text_hits))
     timer.stop()
@@ -184,7 +186,7 @@ async def _text_leg(ctx: AppContext, plan: _Plan, timer: Timer) -> Hits:
     settings = ctx.settings
     target = plan.target
     with timer.span("fulltext"):
-        async with ctx.db.connection() as conn:
+        async with _reader(ctx, target) as conn:
             return await search_fulltext(
                 conn,
                 cache=ctx.cache,
@@ -234,7 +236,7 @@ async def _embed(
 async def _vector_leg(ctx: AppContext, plan: _Plan, vector: Vector, timer: Timer) -> Hits:
     """Nearest chunks by the HNSW index as (id, cosine distance)."""
     with timer.span("vector"):
-        async with ctx.db.connection() as conn:
+        async with _reader(ctx, plan.target) as conn:
             return await search_vector(
                 conn,
                 project_id=plan.target.project_id,
@@ -268,9 +270,19 @@ def _fuse(ctx: AppContext, mode: SearchMode, legs: _Legs, query_text: str) -> li
     )
 
 
-async def _hydrate(ctx: AppContext, candidates: list[UUID], vector: Vector | None) -> list[Row]:
+def _reader(ctx: AppContext, target: SearchTarget) -> AbstractAsyncContextManager[Conn]:
+    """A read replica that has the project's corpus generation (DATABASE_REPLICA_URLS), else
+    the primary: never staler than the caller's own writes."""
+    return ctx.db.search_connection(
+        project_id=target.project_id, generation=target.corpus_generation
+    )
+
+
+async def _hydrate(
+    ctx: AppContext, target: SearchTarget, candidates: list[UUID], vector: Vector | None
+) -> list[Row]:
     """The candidates' passages in rank order (a chunk deleted meanwhile drops out)."""
-    async with ctx.db.connection() as conn:
+    async with _reader(ctx, target) as conn:
         rows = await repository.fetch_passages(
             conn,
             ids=candidates,
