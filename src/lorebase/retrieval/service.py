@@ -23,7 +23,7 @@ from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.embedding.service import EmbeddingBatcher, check_space
-from lorebase.errors import AppError, ServiceUnavailable
+from lorebase.errors import AppError, ServiceUnavailable, problem_from
 from lorebase.projects.schemas import ProjectAccess
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ChatModel, ProviderError, Reranker
@@ -507,13 +507,7 @@ async def _answer(ctx: AppContext, prep: _Prepared, query: QueryCreate) -> Query
 
 
 def _error_event(exc: Exception) -> QueryEvent:
-    if isinstance(exc, AppError):
-        data = {"status": exc.status, "title": exc.title, "detail": exc.detail}
-    elif isinstance(exc, ProviderError):
-        data = {"status": 503, "title": "Service Unavailable", "detail": str(exc)}
-    else:
-        data = {"status": 500, "title": "Internal Server Error", "detail": "unexpected error"}
-    return QueryEvent(event="error", data=data)
+    return QueryEvent(event="error", data=problem_from(exc).body())
 
 
 def _results_event(response: QueryRead) -> QueryEvent:
