@@ -74,10 +74,18 @@ class Completion:
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """A chat model: one answer, or a stream of text deltas."""
+    """A chat model: one answer, or a stream of text deltas.
+
+    `generative` is False for a model that only extracts (no text of its own to rerank with
+    or to write contexts); `warm_up` loads a local model before the first request."""
 
     @property
     def model_id(self) -> str: ...
+
+    @property
+    def generative(self) -> bool: ...
+
+    def warm_up(self) -> None: ...
 
     async def complete(
         self,
@@ -123,6 +131,9 @@ class Embedder(Protocol):
 
     @property
     def max_batch_tokens(self) -> int: ...
+
+    def warm_up(self) -> None:
+        """Load a local model now rather than on the first request (remote: nothing)."""
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]: ...
 

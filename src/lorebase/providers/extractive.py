@@ -145,6 +145,9 @@ class ExtractiveChatModel:
     def model_id(self) -> str:
         return MODEL_ID
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     def _answer(self, messages: Sequence[Message]) -> str:
         parsed = parse_sources(messages)
         if parsed is None:
