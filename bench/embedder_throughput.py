@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 
 _WORD_TEXT = (
     "the a knowledge engine stores projects documents tasks agents query passages retrieval "

@@ -64,9 +64,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         await db.open()
         cache = Cache(services.redis_url, prefix=settings.redis_prefix)
         for provider in (embedder, llm):
-            warm_up = getattr(provider, "warm_up", None)
-            if callable(warm_up):
-                await asyncio.to_thread(warm_up)
+            await asyncio.to_thread(provider.warm_up)
         ctx = AppContext(
             settings=settings,
             db=db,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from redis.exceptions import RedisError
 
 from lorebase.cache import Cache, text_key
 from lorebase.errors import RateLimited
-from lorebase.settings import parse_rate
+from lorebase.settings import Settings, parse_rate
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +117,16 @@ class RateLimiter:
                 retry_after=decision.retry_after_seconds,
             )
         return decision
+
+
+Bucket = Literal["query", "ingest", "auth"]
+
+
+async def enforce_limit(cache: Cache, settings: Settings, *, bucket: Bucket, who: str) -> Decision:
+    """`rate_limit_<bucket>` for `who`; REST routes and MCP tools share these buckets."""
+    rate = {
+        "query": settings.rate_limit_query,
+        "ingest": settings.rate_limit_ingest,
+        "auth": settings.rate_limit_auth,
+    }[bucket]
+    return await RateLimiter(cache).enforce(name=bucket, who=who, rate=rate)

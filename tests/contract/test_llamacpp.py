@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from lorebase.providers.base import Message
-from lorebase.providers.llm.llamacpp import LlamaCppChatModel, bundled_model_path
+from lorebase.providers.llamacpp import LlamaCppChatModel, bundled_model_path
 from tests.contract.conftest import llm_for
 
 pytestmark = pytest.mark.skipif(

@@ -261,7 +261,7 @@ async def test_official_endpoint_uses_max_completion_tokens_and_omits_temperatur
 ) -> None:
     # No OPENAI_BASE_URL means api.openai.com; exercise that request shape on the fake by
     # building the same model class the factory builds for it.
-    from lorebase.providers.llm.openai import OpenAIChatModel, openai_client
+    from lorebase.providers.openai import OpenAIChatModel, openai_client
     from lorebase.providers.resilience import RetryPolicy
 
     policy = RetryPolicy(max_retries=0)

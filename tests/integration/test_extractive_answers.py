@@ -9,7 +9,7 @@ import uuid
 from lorebase.answering.synthesis import Passage, synthesize_answer
 from lorebase.context import AppContext
 from lorebase.providers.base import format_sources
-from lorebase.providers.llm.extractive import NO_ANSWER, ExtractiveChatModel
+from lorebase.providers.extractive import NO_ANSWER, ExtractiveChatModel
 
 PUMP = (
     "The QX-7702 circulation pump moves coolant through the secondary loop. It is rated for "

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 
 from lorebase.context import AppContext
 from lorebase.main import create_app
-from lorebase.providers.embeddings.local import TOKENIZER_PATH
+from lorebase.providers.local import TOKENIZER_PATH
 from lorebase.retrieval.vector import query_embedding_key
 from tests.factories import create_project, register_user
 from tests.retrieval_seed import seed_document, seed_new_version

@@ -18,7 +18,7 @@ from lorebase.embedding.shared import (
     shared_local_model,
 )
 from lorebase.providers.base import ProviderUnavailable
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 from lorebase.settings import Settings
 
 

@@ -14,7 +14,7 @@ from lorebase.knowledge.chunking import (
     fit_to_embedder,
 )
 from lorebase.knowledge.extract import Extracted, extract
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 from tests import samples
 
 

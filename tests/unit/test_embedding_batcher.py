@@ -11,7 +11,7 @@ import pytest
 
 from lorebase.embedding.service import EmbeddingBatcher
 from lorebase.providers.base import ProviderUnavailable
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 
 QUERIES = [f"how do I configure retry number {i} for the crawler?" for i in range(12)]
 

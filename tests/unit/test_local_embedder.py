@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 
 TEXTS = [
     "PostgreSQL stores the vectors in one column, indexed per dimension with HNSW.",
@@ -52,7 +52,7 @@ def test_space_and_limits() -> None:
 
 
 def test_threads_share_the_cores_between_serve_workers() -> None:
-    from lorebase.providers.embeddings.local import local_threads
+    from lorebase.providers.local import local_threads
     from lorebase.settings import Settings
 
     cores = os.cpu_count() or 1

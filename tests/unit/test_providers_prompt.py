@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lorebase.providers.base import Message, Source, format_sources, parse_sources
-from lorebase.providers.llm.extractive import NO_ANSWER, ExtractiveChatModel, sentences, terms
+from lorebase.providers.extractive import NO_ANSWER, ExtractiveChatModel, sentences, terms
 
 PASSAGES = [
     "Lorebase is a knowledge engine for agents.\nIt stores projects in PostgreSQL.",

@@ -10,7 +10,7 @@ import pytest
 import tiktoken
 
 from lorebase.providers import tokens
-from lorebase.providers.embeddings.local import LocalEmbedder
+from lorebase.providers.local import LocalEmbedder
 
 
 @pytest.fixture

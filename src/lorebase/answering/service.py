@@ -31,7 +31,7 @@ from lorebase.answering.synthesis import Answer, Passage, stream_answer, synthes
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.errors import AppError
+from lorebase.errors import AppError, problem_from
 from lorebase.projects.schemas import ProjectAccess
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
@@ -288,11 +288,5 @@ def _event(step: _Step) -> QueryEvent:
 
 
 def _error_event(exc: Exception) -> QueryEvent:
-    """The stream's last event for a failure (the one place to map errors for SSE)."""
-    if isinstance(exc, AppError):
-        data = {"status": exc.status, "title": exc.title, "detail": exc.detail}
-    elif isinstance(exc, ProviderError):
-        data = {"status": 503, "title": "Service Unavailable", "detail": str(exc)}
-    else:
-        data = {"status": 500, "title": "Internal Server Error", "detail": "unexpected error"}
-    return QueryEvent(event="error", data=data)
+    """The stream's last event for a failure: the same problem REST and MCP give."""
+    return QueryEvent(event="error", data=problem_from(exc).body())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
@@ -14,7 +14,9 @@ from lorebase.auth.service import authenticate
 from lorebase.cache import text_key
 from lorebase.context import AppContext
 from lorebase.errors import Forbidden, Unauthorized
-from lorebase.ratelimit import RateLimiter
+from lorebase.paging import DEFAULT_LIMIT, Limit, Skip
+from lorebase.paging import Page as Page  # the routes' list envelope, shared with MCP
+from lorebase.ratelimit import enforce_limit
 
 
 # Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` in the
@@ -85,41 +87,25 @@ class Pagination(BaseModel):
 
 
 async def get_pagination(
-    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    skip: Annotated[Skip, Query()] = 0,
+    limit: Annotated[Limit, Query()] = DEFAULT_LIMIT,
 ) -> Pagination:
     return Pagination(skip=skip, limit=limit)
 
 
 PaginationDep = Annotated[Pagination, Depends(get_pagination)]
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """Every list endpoint answers `{items, total, skip, limit}`."""
-
-    items: list[T]
-    total: int
-    skip: int
-    limit: int
-
-
 # --- rate limits (token buckets in Redis; see lorebase.ratelimit) ---------------------------
 
 
 async def limit_query(ctx: ContextDep, principal: PrincipalDep) -> None:
     """`rate_limit_query` per user or API key (POST /rag/query)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="query", who=principal.rate_key, rate=ctx.settings.rate_limit_query
-    )
+    await enforce_limit(ctx.cache, ctx.settings, bucket="query", who=principal.rate_key)
 
 
 async def limit_ingest(ctx: ContextDep, principal: PrincipalDep) -> None:
     """`rate_limit_ingest` per user or API key (/knowledge/*, POST /documents, new versions)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="ingest", who=principal.rate_key, rate=ctx.settings.rate_limit_ingest
-    )
+    await enforce_limit(ctx.cache, ctx.settings, bucket="ingest", who=principal.rate_key)
 
 
 async def limit_auth(request: Request, ctx: ContextDep) -> None:
@@ -129,9 +115,7 @@ async def limit_auth(request: Request, ctx: ContextDep) -> None:
     username = form.get("username")
     name = username.strip().lower() if isinstance(username, str) else ""
     client_ip = request.client.host if request.client else "unknown"
-    await RateLimiter(ctx.cache).enforce(
-        name="auth", who=f"{client_ip}|{text_key(name)}", rate=ctx.settings.rate_limit_auth
-    )
+    await enforce_limit(ctx.cache, ctx.settings, bucket="auth", who=f"{client_ip}|{text_key(name)}")
 
 
 # Use as a parameter (`_limit: QueryRateLimit`) or in `dependencies=[...]` via the functions.

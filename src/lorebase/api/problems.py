@@ -1,10 +1,9 @@
-"""Render every error as RFC 9457 problem+json with the request id."""
+"""Render every error as RFC 9457 problem+json with the request id, through the one mapping
+`lorebase.errors.problem_from` (MCP and the SSE `error` event render the same `Problem`)."""
 
 from __future__ import annotations
 
-import math
 from http import HTTPStatus
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -12,9 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from lorebase.errors import PROBLEM_BASE, AppError
-from lorebase.logs import request_id_var
-from lorebase.providers.base import AuthFailed, ProviderError, ProviderUnavailable
+from lorebase.errors import AppError, Problem, ProviderError, invalid_from, problem_from
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -34,84 +31,24 @@ _HTTP_TYPES = {
 }
 
 
-def problem_body(
-    *,
-    status: int,
-    type_: str,
-    title: str,
-    detail: str,
-    instance: str,
-    errors: list[dict[str, Any]] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "request_id": request_id_var.get(),
-    }
-    if errors is not None:
-        body["errors"] = errors
-    if extra:
-        body.update(extra)
-    return body
-
-
-def problem_response(
-    request: Request, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response:
+def problem_response(problem: Problem, *, instance: str) -> Response:
+    """`problem` as problem+json, with its headers (`Retry-After`, `WWW-Authenticate`)."""
     return Response(
-        orjson.dumps(body),
-        status_code=int(body["status"]),
+        orjson.dumps(problem.body(instance=instance)),
+        status_code=problem.status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers=dict(problem.headers),
     )
 
 
-def _clean_errors(errors: Any) -> list[dict[str, Any]]:
-    cleaned = []
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        cleaned.append(
-            {
-                "loc": loc,
-                "field": ".".join(part for part in loc if part not in ("body", "query", "path")),
-                "msg": str(error.get("msg", "")),
-                "type": str(error.get("type", "")),
-            }
-        )
-    return cleaned
-
-
-async def _app_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AppError)
-    body = problem_body(
-        status=exc.status,
-        type_=exc.type_uri,
-        title=exc.title,
-        detail=exc.detail,
-        instance=request.url.path,
-        errors=exc.errors,
-        extra=exc.extra,
-    )
-    return problem_response(request, body, exc.headers)
+async def _mapped_error(request: Request, exc: Exception) -> Response:
+    # AppError and ProviderError: the one mapping in `lorebase.errors`.
+    return problem_response(problem_from(exc), instance=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _clean_errors(exc.errors())
-    fields = ", ".join(sorted({e["field"] or ".".join(e["loc"]) for e in errors}))
-    body = problem_body(
-        status=422,
-        type_=PROBLEM_BASE + "validation-error",
-        title="Validation Error",
-        detail=f"invalid request: {fields}" if fields else "invalid request",
-        instance=request.url.path,
-        errors=errors,
-    )
-    return problem_response(request, body)
+    return problem_response(problem_from(invalid_from(exc.errors())), instance=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -122,47 +59,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     except ValueError:
         title = "Error"
     detail = exc.detail if isinstance(exc.detail, str) else title
-    body = problem_body(
-        status=status,
-        type_=PROBLEM_BASE + _HTTP_TYPES.get(status, "http-error"),
-        title=title,
-        detail=detail,
-        instance=request.url.path,
-    )
-    return problem_response(request, body, dict(exc.headers or {}))
-
-
-async def _provider_error(request: Request, exc: Exception) -> Response:
-    # An upstream LLM/embedding vendor failed: 503 + Retry-After when it may come back, 502
-    # when it answered something unusable. The message is ours and redacted (no key, no SDK
-    # text); a refused key is an operator problem, so clients get no vendor detail for it.
-    assert isinstance(exc, ProviderError)
-    headers: dict[str, str] = {}
-    if isinstance(exc, ProviderUnavailable):
-        status, slug, title = 503, "provider-unavailable", "Provider Unavailable"
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 5)))
-        detail = str(exc)
-    elif isinstance(exc, AuthFailed):
-        status, slug, title = 503, "provider-unavailable", "Provider Unavailable"
-        headers["Retry-After"] = "60"
-        detail = f"the {exc.provider or 'model'} provider refused Lorebase's credentials"
-    else:
-        status, slug, title = 502, "provider-error", "Bad Gateway"
-        detail = str(exc)
-    body = problem_body(
-        status=status,
-        type_=PROBLEM_BASE + slug,
-        title=title,
-        detail=detail,
-        instance=request.url.path,
-        extra={"provider": exc.provider} if exc.provider else None,
-    )
-    return problem_response(request, body, headers)
+    slug = _HTTP_TYPES.get(status, "http-error")
+    problem = Problem(status, slug, title, detail, dict(exc.headers or {}))
+    return problem_response(problem, instance=request.url.path)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error)
-    app.add_exception_handler(ProviderError, _provider_error)
+    app.add_exception_handler(AppError, _mapped_error)
+    app.add_exception_handler(ProviderError, _mapped_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Unexpected exceptions are rendered by RequestContextMiddleware, inside the request's

@@ -51,7 +51,7 @@ def reads_tasks(bench: Bench, result: ScenarioResult) -> None:
 def _raw_embedder_rate(texts: list[str]) -> tuple[float, float, float]:
     """(chunks/s, seconds, CPU seconds) of the local embedder alone, in this process, on
     `texts` sorted by length (batches pad least that way): the best it does here and now."""
-    from lorebase.providers.embeddings.local import LocalEmbedder
+    from lorebase.providers.local import LocalEmbedder
 
     embedder = LocalEmbedder()
     embedder.warm_up()
@@ -226,7 +226,7 @@ def _require_local_embedder(bench: Bench) -> None:
 
 
 def _embed_queries(bench: Bench, count: int) -> np.ndarray[Any, np.dtype[np.float32]]:
-    from lorebase.providers.embeddings.local import LocalEmbedder
+    from lorebase.providers.local import LocalEmbedder
 
     texts = _queries(bench, count)
     return np.asarray(LocalEmbedder().embed_sync(texts), dtype=np.float32)

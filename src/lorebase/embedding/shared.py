@@ -30,7 +30,7 @@ import orjson
 from tokenizers import Tokenizer
 
 from lorebase.providers.base import BadResponse, Embedder, ProviderUnavailable
-from lorebase.providers.embeddings.local import LocalEmbedder, load_tokenizer
+from lorebase.providers.local import LocalEmbedder, load_tokenizer
 from lorebase.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from lorebase.context import AppContext
 from lorebase.evaluation.dataset import Dataset
 from lorebase.evaluation.metrics import percentile
 from lorebase.evaluation.report import AnswerMetrics
-from lorebase.providers.llm.extractive import NO_ANSWER as EXTRACTIVE_NO_ANSWER
+from lorebase.providers.extractive import NO_ANSWER as EXTRACTIVE_NO_ANSWER
 from lorebase.retrieval.schemas import QueryCreate
 
 TOP_K = 10

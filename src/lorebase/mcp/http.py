@@ -20,9 +20,8 @@ from starlette.types import Receive, Scope, Send
 from lorebase.auth.api_keys import API_KEY_PREFIX
 from lorebase.auth.service import authenticate
 from lorebase.context import AppContext
-from lorebase.errors import AppError, Unauthorized
+from lorebase.errors import AppError, Unauthorized, problem_from
 from lorebase.logs import request_id_var
-from lorebase.mcp.problems import problem_body
 from lorebase.mcp.runtime import CALLER_KEY, REQUEST_ID_KEY, Caller, CallerResolver, scope_caller
 from lorebase.mcp.server import build_server
 
@@ -50,13 +49,14 @@ def _credential(scope: Scope) -> str:
 
 
 async def _send_problem(scope: Scope, send: Send, exc: AppError) -> None:
-    body = orjson.dumps(problem_body(exc, instance=scope.get("path", MCP_PATH)))
+    problem = problem_from(exc)
+    body = orjson.dumps(problem.body(instance=scope.get("path", MCP_PATH)))
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -14,13 +14,13 @@ from typing import Any, cast
 import orjson
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.errors import AppError, Unauthorized
+from lorebase.errors import Unauthorized, is_expected
 from lorebase.logs import request_id_var
-from lorebase.mcp.problems import invalid_from, tool_problem
+from lorebase.mcp.problems import tool_problem
 
 log = logging.getLogger("lorebase.mcp")
 
@@ -80,8 +80,8 @@ def _result(payload: dict[str, Any], *, is_error: bool = False) -> CallToolResul
 async def invoke(
     tool_ctx: Context, tool: str, run: Callable[[Caller], Awaitable[BaseModel]]
 ) -> CallToolResult:
-    """Run one tool: AppErrors become tool errors with the problem detail; anything unexpected
-    is logged here and answered with an opaque 500 carrying the request id (as REST does)."""
+    """Run one tool: a failure becomes a tool error (`isError: true`) carrying the problem
+    `lorebase.errors.problem_from` maps it to, the same status REST and SSE give it."""
     token = request_id_var.set(_request_id(tool_ctx))
     instance = f"/mcp/tools/{tool}"
     started = time.perf_counter()
@@ -89,19 +89,16 @@ async def invoke(
     try:
         resolver = cast(CallerResolver, tool_ctx.request_context.lifespan_context)
         caller = await resolver(tool_ctx)
-        try:
-            value = await run(caller)
-        except ValidationError as exc:
-            raise invalid_from(exc) from None
+        value = await run(caller)
         return _result(value.model_dump(mode="json"))
-    except AppError as exc:
-        status = exc.status
-        return _result(tool_problem(exc, instance=instance), is_error=True)
-    except Exception:
-        status = 500
-        log.exception("tool failed", extra={"tool": tool})
-        opaque = AppError("An unexpected error occurred; quote the request id when reporting it.")
-        return _result(tool_problem(opaque, instance=instance), is_error=True)
+    except Exception as exc:
+        # One mapping for every transport: AppError, ProviderError and pydantic's
+        # ValidationError as REST renders them; anything else an opaque 500, logged here.
+        problem = tool_problem(exc, instance=instance)
+        status = int(problem["status"])
+        if not is_expected(exc):
+            log.exception("tool failed", extra={"tool": tool})
+        return _result(problem, is_error=True)
     finally:
         log.info(
             "tool call",

@@ -9,18 +9,25 @@ from uuid import UUID
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 
 from lorebase.answering import service as answering
 from lorebase.documents import service as documents
 from lorebase.documents.schemas import DocumentRead
 from lorebase.knowledge import service as knowledge
-from lorebase.knowledge.schemas import CrawlCreate, IngestAccepted, JobAccepted, JobRead
+from lorebase.knowledge.schemas import (
+    CrawlCreate,
+    IngestAccepted,
+    JobAccepted,
+    JobRead,
+    TextIngest,
+)
 from lorebase.mcp.runtime import Caller, invoke
-from lorebase.mcp.schemas import Page
+from lorebase.paging import DEFAULT_LIMIT, Limit, Page, Skip
 from lorebase.projects import service as projects
 from lorebase.projects.schemas import ProjectCreate, ProjectRead
-from lorebase.ratelimit import RateLimiter
+from lorebase.ratelimit import Bucket, enforce_limit
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
 from lorebase.tasks import service as tasks
 from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
@@ -29,23 +36,36 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 FETCHES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
-Skip = Annotated[int, Field(ge=0, le=1_000_000, description="Items to skip (paging).")]
-Limit = Annotated[int, Field(ge=1, le=500, description="Items to return (paging).")]
 ProjectId = Annotated[UUID, Field(description="The project's id.")]
 TaskId = Annotated[UUID, Field(description="The task's id.")]
 DocumentId = Annotated[UUID, Field(description="The document's id.")]
 JobId = Annotated[UUID, Field(description="The job's id (from ingest_text or ingest_url).")]
+_CONSTRAINTS = ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern")
+
+
+def bounds(model: type[BaseModel], name: str, description: str | None = None) -> FieldInfo:
+    """A tool argument's `Field`: the constraints the REST schema `model` declares for `name`
+    (so both transports refuse the same input), with an MCP-facing description."""
+    constraints: dict[str, Any] = {}
+    for item in model.model_fields[name].metadata:
+        for attr in _CONSTRAINTS:
+            if (value := getattr(item, attr, None)) is not None:
+                constraints[attr] = value
+    info: FieldInfo = Field(description=description, **constraints)
+    return info
+
+
 TaskIds = Annotated[
     list[UUID] | None,
-    Field(max_length=100, description="Ids of tasks (same project) that must be done first."),
+    bounds(TaskCreate, "dependencies", "Ids of tasks (same project) that must be done first."),
 ]
 Tags = Annotated[
-    list[str] | None, Field(max_length=50, description="Free-form labels, 1-64 characters each.")
+    list[str] | None, bounds(ProjectCreate, "tags", "Free-form labels, 1-64 characters each.")
 ]
 
 
 async def list_projects(
-    ctx: Context, skip: Skip = 0, limit: Limit = 50
+    ctx: Context, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
 ) -> Annotated[CallToolResult, Page[ProjectRead]]:
     """List the projects you are a member of (every project for an admin)."""
 
@@ -60,9 +80,9 @@ async def list_projects(
 
 async def create_project(
     ctx: Context,
-    name: Annotated[str, Field(min_length=1, max_length=200, description="Project name.")],
+    name: Annotated[str, bounds(ProjectCreate, "name", "Project name.")],
     description: Annotated[
-        str | None, Field(max_length=10_000, description="What the project is about.")
+        str | None, bounds(ProjectCreate, "description", "What the project is about.")
     ] = None,
     tags: Tags = None,
 ) -> Annotated[CallToolResult, ProjectRead]:
@@ -75,14 +95,10 @@ async def create_project(
     return await invoke(ctx, "create_project", run)
 
 
-async def _limit(caller: Caller, bucket: str) -> None:
+async def _limit(caller: Caller, bucket: Bucket) -> None:
     """The REST routes' rate limits, in the same per-user/per-key buckets."""
-    rate = {
-        "query": caller.ctx.settings.rate_limit_query,
-        "ingest": caller.ctx.settings.rate_limit_ingest,
-    }[bucket]
-    await RateLimiter(caller.ctx.cache).enforce(
-        name=bucket, who=caller.principal.rate_key, rate=rate
+    await enforce_limit(
+        caller.ctx.cache, caller.ctx.settings, bucket=bucket, who=caller.principal.rate_key
     )
 
 
@@ -91,13 +107,11 @@ async def ingest_text(
     project_id: ProjectId,
     name: Annotated[
         str,
-        Field(
-            min_length=1,
-            max_length=500,
-            description="Document name; its extension picks the format (default Markdown).",
+        bounds(
+            TextIngest, "name", "Document name; its extension picks the format (default Markdown)."
         ),
     ],
-    text: Annotated[str, Field(min_length=1, description="The content to remember.")],
+    text: Annotated[str, bounds(TextIngest, "text", "The content to remember.")],
     tags: Tags = None,
 ) -> Annotated[CallToolResult, IngestAccepted]:
     """Store a text as a document and index it in the background. Returns {document_id, job_id,
@@ -121,12 +135,12 @@ async def ingest_text(
 async def ingest_url(
     ctx: Context,
     project_id: ProjectId,
-    url: Annotated[str, Field(min_length=1, max_length=2048, description="http(s) start page.")],
+    url: Annotated[str, bounds(CrawlCreate, "url", "http(s) start page.")],
     max_depth: Annotated[
-        int, Field(ge=0, le=20, description="Links to follow from the start page; 0: only it.")
+        int, bounds(CrawlCreate, "max_depth", "Links to follow from the start page; 0: only it.")
     ] = 0,
     max_pages: Annotated[
-        int | None, Field(ge=1, le=10_000, description="Stop after this many pages.")
+        int | None, bounds(CrawlCreate, "max_pages", "Stop after this many pages.")
     ] = None,
 ) -> Annotated[CallToolResult, JobAccepted]:
     """Crawl a web page (and, with max_depth, the pages it links to on the same site) into the
@@ -151,7 +165,7 @@ async def get_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobR
 
 
 async def list_documents(
-    ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = 50
+    ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
 ) -> Annotated[CallToolResult, Page[DocumentRead]]:
     """List a project's documents, newest first (without their content)."""
 
@@ -188,10 +202,8 @@ async def get_document(
 async def query_knowledge(
     ctx: Context,
     project_id: ProjectId,
-    query_text: Annotated[
-        str, Field(min_length=1, max_length=4000, description="A question or keywords.")
-    ],
-    top_k: Annotated[int | None, Field(ge=1, le=100, description="Passages to return.")] = None,
+    query_text: Annotated[str, bounds(QueryCreate, "query_text", "A question or keywords.")],
+    top_k: Annotated[int | None, bounds(QueryCreate, "top_k", "Passages to return.")] = None,
     use_hybrid_search: Annotated[
         bool | None, Field(description="Add full-text search to vector search.")
     ] = None,
@@ -238,7 +250,7 @@ async def list_tasks(
     project_id: ProjectId,
     status: Annotated[TaskStatus | None, Field(description="Only tasks in this status.")] = None,
     skip: Skip = 0,
-    limit: Limit = 50,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Annotated[CallToolResult, Page[TaskRead]]:
     """List a project's tasks, optionally only those in one status."""
 
@@ -259,8 +271,8 @@ async def list_tasks(
 async def create_task(
     ctx: Context,
     project_id: ProjectId,
-    title: Annotated[str, Field(min_length=1, max_length=500, description="What to do.")],
-    description: Annotated[str | None, Field(max_length=20_000, description="Details.")] = None,
+    title: Annotated[str, bounds(TaskCreate, "title", "What to do.")],
+    description: Annotated[str | None, bounds(TaskCreate, "description", "Details.")] = None,
     priority: Annotated[TaskPriority, Field(description="How urgent it is.")] = "medium",
     dependencies: TaskIds = None,
 ) -> Annotated[CallToolResult, TaskRead]:
@@ -282,19 +294,17 @@ async def create_task(
 async def update_task(
     ctx: Context,
     task_id: TaskId,
-    title: Annotated[str | None, Field(min_length=1, max_length=500)] = None,
+    title: Annotated[str | None, bounds(TaskUpdate, "title")] = None,
     description: Annotated[
-        str | None, Field(max_length=20_000, description="Send null to clear.")
+        str | None, bounds(TaskUpdate, "description", "Send null to clear.")
     ] = None,
     status: Annotated[
         TaskStatus | None, Field(description="`done` needs every dependency done.")
     ] = None,
     priority: TaskPriority | None = None,
-    assignee: Annotated[
-        str | None, Field(min_length=1, max_length=200, description="Send null to clear.")
-    ] = None,
+    assignee: Annotated[str | None, bounds(TaskUpdate, "assignee", "Send null to clear.")] = None,
     dependencies: Annotated[
-        list[UUID] | None, Field(max_length=100, description="Replaces the whole set.")
+        list[UUID] | None, bounds(TaskUpdate, "dependencies", "Replaces the whole set.")
     ] = None,
 ) -> Annotated[CallToolResult, TaskRead]:
     """Change a task: only the arguments you send change (null clears description/assignee)."""

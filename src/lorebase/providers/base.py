@@ -12,9 +12,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-# Re-exported so vendor modules see one module of ours: a factory raises it for a setting that
-# cannot work (a missing key), and `lorebase serve` prints it as one line.
-from lorebase.errors import ConfigurationError
+# Re-exported so vendor modules see one module of ours. A factory raises ConfigurationError for
+# a setting that cannot work (a missing key), and `lorebase serve` prints it as one line; the
+# ProviderError tree lives in `errors`, beside the one mapping that renders it for clients.
+from lorebase.errors import (
+    AuthFailed,
+    BadResponse,
+    ConfigurationError,
+    ProviderError,
+    ProviderUnavailable,
+)
+from lorebase.errors import ProviderRateLimited as RateLimited
 
 __all__ = [
     "AuthFailed",
@@ -43,42 +51,6 @@ __all__ = [
 log = logging.getLogger("lorebase.providers")
 
 
-class ProviderError(Exception):
-    """A provider failed; vendor modules map SDK errors onto the subclasses.
-
-    The message is ours (vendor, status, a redacted vendor message): never the SDK exception,
-    whose text or attached request may carry the key."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str = "",
-        retry_after: float | None = None,
-        status: int | None = None,
-    ):
-        super().__init__(message)
-        self.provider = provider
-        self.retry_after = retry_after
-        self.status = status
-
-
-class ProviderUnavailable(ProviderError):
-    """Unreachable, timed out or 5xx: worth retrying later or falling back."""
-
-
-class RateLimited(ProviderUnavailable):
-    """429 from the vendor; `retry_after` says when to come back."""
-
-
-class AuthFailed(ProviderError):
-    """The key was refused (401/403): retrying will not help."""
-
-
-class BadResponse(ProviderError):
-    """The vendor answered something we cannot use (400, malformed body)."""
-
-
 @dataclass(frozen=True)
 class Message:
     role: Literal["system", "user", "assistant"]
@@ -102,10 +74,18 @@ class Completion:
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """A chat model: one answer, or a stream of text deltas."""
+    """A chat model: one answer, or a stream of text deltas.
+
+    `generative` is False for a model that only extracts (no text of its own to rerank with
+    or to write contexts); `warm_up` loads a local model before the first request."""
 
     @property
     def model_id(self) -> str: ...
+
+    @property
+    def generative(self) -> bool: ...
+
+    def warm_up(self) -> None: ...
 
     async def complete(
         self,
@@ -151,6 +131,9 @@ class Embedder(Protocol):
 
     @property
     def max_batch_tokens(self) -> int: ...
+
+    def warm_up(self) -> None:
+        """Load a local model now rather than on the first request (remote: nothing)."""
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]: ...
 

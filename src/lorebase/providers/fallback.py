@@ -39,7 +39,12 @@ class FallbackChatModel:
 
     @property
     def generative(self) -> bool:
-        return bool(getattr(self._chain[0][1], "generative", True))
+        return self._chain[0][1].generative
+
+    def warm_up(self) -> None:
+        """Warm every model of the chain: a fallback must answer at once too."""
+        for _, model in self._chain:
+            model.warm_up()
 
     @property
     def chain(self) -> list[str]:

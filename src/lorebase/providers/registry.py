@@ -8,27 +8,32 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from lorebase.providers.base import ChatModel, ConfigurationError, Embedder, Reranker
+from lorebase.providers.base import (
+    ChatModel,
+    ConfigurationError,
+    Embedder,
+    ProviderSettings,
+    Reranker,
+)
 from lorebase.providers.fallback import FallbackChatModel
 
 log = logging.getLogger(__name__)
 
-LLMFactory = Callable[[Any], ChatModel]
-EmbedderFactory = Callable[[Any], Embedder]
-RerankerFactory = Callable[[Any], Reranker]
+LLMFactory = Callable[[ProviderSettings], ChatModel]
+EmbedderFactory = Callable[[ProviderSettings], Embedder]
+RerankerFactory = Callable[[ProviderSettings], Reranker]
 
-# Built-ins register exactly like a third-party plugin would.
+# One module per vendor, registering everything that vendor offers (chat, embeddings,
+# reranking). Built-ins register exactly like a third-party plugin would.
 BUILTIN_MODULES = (
-    "lorebase.providers.embeddings.local",
-    "lorebase.providers.rerank.cross_encoder",
-    "lorebase.providers.embeddings.openai",
-    "lorebase.providers.embeddings.ollama",
-    "lorebase.providers.llm.extractive",
-    "lorebase.providers.llm.openai",
-    "lorebase.providers.llm.anthropic",
-    "lorebase.providers.llm.ollama",
-    "lorebase.providers.llm.openrouter",
-    "lorebase.providers.llm.llamacpp",
+    "lorebase.providers.local",
+    "lorebase.providers.cross_encoder",
+    "lorebase.providers.extractive",
+    "lorebase.providers.openai",
+    "lorebase.providers.anthropic",
+    "lorebase.providers.ollama",
+    "lorebase.providers.openrouter",
+    "lorebase.providers.llamacpp",
 )
 
 ENTRY_POINT_GROUP = "lorebase.providers"

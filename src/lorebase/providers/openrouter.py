@@ -3,22 +3,21 @@ its attribution headers (`HTTP-Referer`, `X-Title`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from lorebase.providers.base import ConfigurationError, ProviderSettings
-from lorebase.providers.llm.openai import OpenAIChatModel, openai_client
+from lorebase.providers.base import ProviderSettings
+from lorebase.providers.openai import OpenAIChatModel, openai_client
+from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
+from lorebase.providers.vendor import require_key
 
 PROVIDER = "openrouter"
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 
 
-def _factory(settings: ProviderSettings) -> OpenAIChatModel:
-    key = settings.openrouter_api_key.get_secret_value() if settings.openrouter_api_key else ""
-    if not key:
-        raise ConfigurationError(
-            "OPENROUTER_API_KEY is not set (needed by the openrouter provider)"
-        )
+def _chat(settings: ProviderSettings) -> OpenAIChatModel:
+    key = require_key(
+        settings.openrouter_api_key,
+        "OPENROUTER_API_KEY is not set (needed by the openrouter provider)",
+    )
     policy = RetryPolicy.from_settings(settings)
     client = openai_client(
         api_key=key,
@@ -39,5 +38,5 @@ def _factory(settings: ProviderSettings) -> OpenAIChatModel:
     )
 
 
-def register(registry: Any) -> None:
-    registry.register_llm(PROVIDER, _factory)
+def register(registry: Registry) -> None:
+    registry.register_llm(PROVIDER, _chat)

@@ -227,6 +227,9 @@ class ExtractiveChatModel:
     def model_id(self) -> str:
         return MODEL_ID
 
+    def warm_up(self) -> None:
+        """Nothing to load (the sentence embedder is warmed up by the context)."""
+
     async def _answer(self, messages: Sequence[Message]) -> str:
         parsed = parse_sources(messages)
         if parsed is None:

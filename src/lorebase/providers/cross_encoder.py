@@ -20,6 +20,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from lorebase.providers.base import BadResponse, ProviderUnavailable
+from lorebase.providers.registry import Registry
 
 NAME = "cross-encoder"
 MAX_LENGTH = 512
@@ -129,5 +130,5 @@ def _factory(settings: Any) -> CrossEncoderReranker:
     return CrossEncoderReranker(Path(path))
 
 
-def register(registry: Any) -> None:
+def register(registry: Registry) -> None:
     registry.register_reranker(NAME, _factory)

@@ -25,6 +25,7 @@ from lorebase.providers.base import (
     ProviderUnavailable,
     Usage,
 )
+from lorebase.providers.registry import Registry
 
 PROVIDER = "llamacpp"
 EXTRA_HINT = "pip install 'lorebase[llamacpp]'"
@@ -45,6 +46,8 @@ def bundled_model_path() -> Path | None:
 
 class LlamaCppChatModel:
     """A GGUF model served by llama.cpp's own chat-completions handler, in a worker thread."""
+
+    generative = True
 
     def __init__(self, *, model_path: Path, threads: int | None = None) -> None:
         self._path = model_path
@@ -214,5 +217,5 @@ def _factory(settings: ProviderSettings) -> LlamaCppChatModel:
     return LlamaCppChatModel(model_path=path)
 
 
-def register(registry: Any) -> None:
+def register(registry: Registry) -> None:
     registry.register_llm(PROVIDER, _factory)

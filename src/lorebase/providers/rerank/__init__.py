@@ -1,1 +1,0 @@
-"""Rerankers: models that score (query, passage) pairs."""
