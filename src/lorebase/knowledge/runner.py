@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+from lorebase.content import TEXT_AS_IS, sha256
 from lorebase.context import AppContext
 from lorebase.db import Database
-from lorebase.documents import repository as documents
+from lorebase.documents import indexing as documents
 from lorebase.errors import AppError
 from lorebase.jobs import JobHandler, RetryLater, WorkerOptions, background_worker
 from lorebase.knowledge import repository
@@ -28,13 +29,10 @@ from lorebase.knowledge.pipeline import (
     SourceDocument,
     fail_version,
     index_version,
-    sha256,
     upsert_source_document,
 )
 from lorebase.knowledge.sources import crawl, git
 from lorebase.knowledge.sources.netguard import BlockedAddress, parse_networks
-from lorebase.knowledge.sources.upload import TEXT_AS_IS
-from lorebase.projects.service import bump_corpus_generation
 from lorebase.providers.base import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -243,8 +241,8 @@ async def _index(ctx: AppContext, payload: dict[str, Any], tracker: JobTracker) 
         )
     except ExtractionError as exc:
         async with ctx.db.connection() as conn:
-            document = await documents.get_document(conn, document_id=document_id)
-        name = document["name"] if document else "the document"
+            name = await documents.document_name(conn, document_id=document_id)
+        name = name or "the document"
         raise ExtractionError(f"{name}: {exc}") from None
 
 
@@ -391,13 +389,9 @@ async def _remove_vanished(
 ) -> int:
     """Delete the repository's documents whose files are gone (or no longer selected)."""
     async with ctx.db.transaction() as conn:
-        rows = await documents.list_by_source_prefix(conn, project_id=project_id, prefix=prefix)
-        gone = [row for row in rows if row["source_uri"] not in current]
-        for row in gone:
-            await documents.delete_document(conn, document_id=row["id"])
-        if gone:
-            await bump_corpus_generation(conn, project_id=project_id)
-    return len(gone)
+        return await documents.delete_vanished(
+            conn, project_id=project_id, source_prefix=prefix, keep=current
+        )
 
 
 def job_handler(ctx: AppContext) -> JobHandler:
