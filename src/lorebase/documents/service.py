@@ -19,6 +19,7 @@ from lorebase.documents.models import (
     Bump,
     DocumentStatus,
     NewContent,
+    Outcome,
     Version,
     Written,
 )
@@ -51,15 +52,12 @@ async def write_version(
 ) -> Written:
     """Create a document or its next version, in the caller's transaction.
 
-    Which document: `document_id` (that one; NotFound if gone), `source_uri` (the crawled
-    page or repository file at that URI), `new_document` (always a new one), else by content
-    then `name`: the same bytes anywhere in the project are that document.
-    Same content as the matched document: nothing is written ("unchanged"), unless that
-    document failed: its latest version is handed back to be indexed again ("retried").
-    Otherwise a new document at 1.0.0 ("added") or the `bump`ed version ("updated"), the tags
-    merged (old first) and `metadata` merged over the old (its stale `error` dropped). Never
-    deduplicated when `document_id` is given: the API asked for a version. Writers of one
-    name, source or document are serialised by a transaction-scoped lock."""
+    Which document: `document_id` (that one, never deduplicated: the API asked for a
+    version), `source_uri` (a crawled page or repository file), `new_document` (always a new
+    one), else by content then `name`. Same content as that document: nothing is written
+    ("unchanged"), unless it failed: its latest version comes back to be indexed again
+    ("retried"). Otherwise 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of
+    one name, source or document wait for each other (a transaction-scoped lock)."""
     target, by_key = await _lock_target(
         conn,
         project_id=project_id,
@@ -85,15 +83,8 @@ async def write_version(
             metadata=dict(metadata or {}),
             created_by=created_by,
         )
-        version = await _insert_version(conn, document, FIRST_VERSION, content, created_by)
-        return Written(document=document, version=version, outcome="added")
-    changes: dict[str, Any] = {"status": status}
-    if by_key:
-        changes["tags"] = list(dict.fromkeys([*target["tags"], *tags]))
-    changes["metadata"] = {
-        **{key: value for key, value in target["metadata"].items() if key != "error"},
-        **(metadata if by_key and metadata else {}),
-    }
+        return await _versioned(conn, document, FIRST_VERSION, content, created_by, "added")
+    changes = _changes(target, status=status, tags=tags, metadata=metadata, by_key=by_key)
     if document_id is None and target["content_hash"] == content.content_hash:
         if target["status"] != "failed":
             return Written(document=target, version=None, outcome="unchanged")
@@ -105,8 +96,7 @@ async def write_version(
     if type is not None:
         changes["type"] = type
     document = await _update(conn, target, changes)
-    version = await _insert_version(conn, document, next_version, content, created_by)
-    return Written(document=document, version=version, outcome="updated")
+    return await _versioned(conn, document, next_version, content, created_by, "updated")
 
 
 async def _lock_target(
@@ -146,6 +136,26 @@ async def _lock_target(
     return row, row is not None
 
 
+def _changes(
+    target: dict[str, Any],
+    *,
+    status: DocumentStatus,
+    tags: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+    by_key: bool,
+) -> dict[str, Any]:
+    """The new status; tags merged (old first) and metadata merged over the old, its stale
+    `error` dropped. A document matched only by its content (another name) keeps its own."""
+    kept = {key: value for key, value in target["metadata"].items() if key != "error"}
+    if not by_key:
+        return {"status": status, "metadata": kept}
+    return {
+        "status": status,
+        "tags": list(dict.fromkeys([*target["tags"], *tags])),
+        "metadata": {**kept, **(metadata or {})},
+    }
+
+
 async def _update(conn: Conn, target: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     updated = await repository.update_document(conn, document_id=target["id"], changes=changes)
     if updated is None:
@@ -153,14 +163,15 @@ async def _update(conn: Conn, target: dict[str, Any], changes: dict[str, Any]) -
     return updated
 
 
-async def _insert_version(
+async def _versioned(
     conn: Conn,
     document: dict[str, Any],
     version: Version,
     content: NewContent,
     created_by: UUID | None,
-) -> dict[str, Any]:
-    return await repository.insert_version(
+    outcome: Outcome,
+) -> Written:
+    row = await repository.insert_version(
         conn,
         document_id=document["id"],
         version=version,
@@ -172,6 +183,7 @@ async def _insert_version(
         metadata=content.metadata,
         created_by=created_by,
     )
+    return Written(document=document, version=row, outcome=outcome)
 
 
 def _read(row: dict[str, Any], **extra: Any) -> DocumentRead:

@@ -22,9 +22,6 @@ class QueryFilters(BaseModel):
     # Every key/value must match the chunk's (or its document's) metadata.
     metadata: dict[str, MetadataValue] | None = None
 
-    def is_empty(self) -> bool:
-        return not (self.document_ids or self.tags or self.types or self.metadata)
-
     def canonical(self) -> dict[str, Any]:
         """An order-independent form for cache keys."""
         return {
