@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import PurePosixPath
+from typing import Any
 
 BINARY_FORMATS = frozenset({"pdf", "docx"})
 FORMATS = frozenset({"markdown", "text", "html", "code", "json", "yaml", "csv", "pdf", "docx"})
@@ -53,6 +54,15 @@ def text_format(document_type: str) -> str:
     """How text of a document type is extracted: the type itself when it is a text format,
     else Markdown (API documents may carry any type slug)."""
     return document_type if document_type in TEXT_FORMATS else "markdown"
+
+
+def text_metadata(*, name: str, type: str, language: str | None) -> dict[str, Any]:
+    """How text written through the API is indexed (a version's metadata): as its type when
+    that is a text format, else as Markdown; code in `language` or the file name's."""
+    fmt = text_format(type)
+    if fmt == "code" and language is None:
+        language = language_for(name)
+    return {"format": fmt, "language": language, "source": {"source": name}}
 
 
 def normalize_newlines(text: str) -> str:

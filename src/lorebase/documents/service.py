@@ -10,7 +10,7 @@ from uuid import UUID
 
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
-from lorebase.content import language_for, normalize_newlines, sha256, text_format
+from lorebase.content import normalize_newlines, sha256, text_metadata
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.documents import repository
@@ -50,14 +50,12 @@ async def write_version(
     bump: Bump = "minor",
     status: DocumentStatus = "pending",
 ) -> Written:
-    """Create a document or its next version, in the caller's transaction.
-
-    Which document: `document_id` (that one, never deduplicated: the API asked for a
-    version), `source_uri` (a crawled page or repository file), `new_document` (always a new
-    one), else by content then `name`. Same content as that document: nothing is written
-    ("unchanged"), unless it failed: its latest version comes back to be indexed again
-    ("retried"). Otherwise 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of
-    one name, source or document wait for each other (a transaction-scoped lock)."""
+    """Create a document or its next version in the caller's transaction. The document:
+    `document_id` (never deduplicated: the API asked for a version), `source_uri`,
+    `new_document`, else by content then `name`. Same content: nothing is written
+    ("unchanged") unless that document failed: its latest version comes back ("retried").
+    Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one name, source
+    or document wait for each other (a transaction-scoped lock)."""
     target, by_key = await _lock_target(
         conn,
         project_id=project_id,
@@ -68,22 +66,18 @@ async def write_version(
         new_document=new_document,
     )
     if target is None:
-        if name is None or type is None:
-            raise ValueError("a new document needs a name and a type")
-        document = await repository.insert_document(
+        return await _add(
             conn,
             project_id=project_id,
             name=name,
             type=type,
-            tags=list(tags),
-            status=status,
-            version=FIRST_VERSION,
-            content_hash=content.content_hash,
+            tags=tags,
+            metadata=metadata,
             source_uri=source_uri,
-            metadata=dict(metadata or {}),
+            content=content,
+            status=status,
             created_by=created_by,
         )
-        return await _versioned(conn, document, FIRST_VERSION, content, created_by, "added")
     changes = _changes(target, status=status, tags=tags, metadata=metadata, by_key=by_key)
     if document_id is None and target["content_hash"] == content.content_hash:
         if target["status"] != "failed":
@@ -136,6 +130,37 @@ async def _lock_target(
     return row, row is not None
 
 
+async def _add(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    name: str | None,
+    type: str | None,
+    tags: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+    source_uri: str | None,
+    content: NewContent,
+    status: DocumentStatus,
+    created_by: UUID | None,
+) -> Written:
+    if name is None or type is None:
+        raise ValueError("a new document needs a name and a type")
+    document = await repository.insert_document(
+        conn,
+        project_id=project_id,
+        name=name,
+        type=type,
+        tags=list(tags),
+        status=status,
+        version=FIRST_VERSION,
+        content_hash=content.content_hash,
+        source_uri=source_uri,
+        metadata=dict(metadata or {}),
+        created_by=created_by,
+    )
+    return await _versioned(conn, document, FIRST_VERSION, content, created_by, "added")
+
+
 def _changes(
     target: dict[str, Any],
     *,
@@ -186,10 +211,6 @@ async def _versioned(
     return Written(document=document, version=row, outcome=outcome)
 
 
-def _read(row: dict[str, Any], **extra: Any) -> DocumentRead:
-    return DocumentRead(**{**row, **extra})
-
-
 async def _document_for(
     conn: Conn, *, principal: Principal, document_id: UUID, permission: Permission
 ) -> dict[str, Any]:
@@ -209,21 +230,17 @@ async def _document_for(
 async def _text_content(
     conn: Conn, *, text: str, name: str, type: str, document_id: UUID | None
 ) -> NewContent:
-    """API-written text, indexed as its document's type when that is a text format, else as
-    Markdown; a code document keeps the language its previous version had."""
+    """API-written text; a code document keeps the language its previous version had."""
     previous = None
     if document_id is not None:
         previous = await repository.get_version(conn, document_id=document_id, version=None)
-    fmt = text_format(type)
-    language = ((previous or {}).get("metadata") or {}).get("language") or (
-        language_for(name) if fmt == "code" else None
-    )
+    language = ((previous or {}).get("metadata") or {}).get("language")
     return NewContent(
         content_hash=sha256(text),
         size_bytes=len(text.encode()),
         mime_type="text/plain",
         text=normalize_newlines(text),
-        metadata={"format": fmt, "language": language, "source": {"source": name}},
+        metadata=text_metadata(name=name, type=type, language=language),
     )
 
 
@@ -276,7 +293,7 @@ async def list_documents(
             status=status,
             name=name,
         )
-    return [_read(row) for row in rows], total
+    return [DocumentRead(**row) for row in rows], total
 
 
 async def get_document(
@@ -299,12 +316,8 @@ async def get_document(
         )
     if version_row is None:
         raise NotFound(f"version {version} of this document not found")
-    return _read(
-        row,
-        version=version_row["version"],
-        content_hash=version_row["content_hash"],
-        content=version_row["content"],
-    )
+    fields = ("version", "content_hash", "content")
+    return DocumentRead(**{**row, **{key: version_row[key] for key in fields}})
 
 
 async def update_document(
