@@ -17,7 +17,6 @@ from lorebase.embedding.shared import share_local_model
 from lorebase.memory import watch_process_caches
 from lorebase.providers.base import ChatModel, Embedder
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
-from lorebase.retrieval.frequency import FrequencyMemo
 from lorebase.settings import Settings
 
 
@@ -74,10 +73,8 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             llm=llm,
             secret_key=services.secret_key,
             tokens=TokenCache(max_entries=settings.token_cache_entries),
-            extras={
-                "services": services,
-                "frequency_memo": FrequencyMemo(settings.frequency_memo_entries),
-            },
+            # retrieval adds its frequency memo on first use (sized by FREQUENCY_MEMO_ENTRIES).
+            extras={"services": services},
         )
         watch_process_caches(ctx)
         yield ctx

@@ -280,10 +280,12 @@ async def get_version(
     return await cursor.fetchone()
 
 
-async def get_version_by_id(conn: Conn, *, version_id: UUID) -> dict[str, Any] | None:
+async def get_version_by_id(
+    conn: Conn, *, version_id: UUID, with_content: bool = True
+) -> dict[str, Any] | None:
+    columns = _VERSION_COLUMNS + (", content, raw" if with_content else "")
     cursor = await conn.execute(
-        f"SELECT {_VERSION_COLUMNS}, content, raw FROM document_versions WHERE id = %s",
-        (version_id,),
+        f"SELECT {columns} FROM document_versions WHERE id = %s", (version_id,)
     )
     return await cursor.fetchone()
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lorebase.documents.models import Bump, DocumentStatus, Version
+from lorebase.documents.models import Bump, DocumentStatus
 
 MAX_CONTENT_CHARS = 20_000_000
 
@@ -102,7 +102,3 @@ class DocumentVersionRead(BaseModel):
     job_id: UUID | None = Field(
         default=None, description="The indexing job started for this version, if any."
     )
-
-
-def parse_version(value: str | None) -> Version | None:
-    return None if value is None else Version.parse(value)

@@ -10,8 +10,8 @@ from pathlib import PurePosixPath
 
 import puremagic
 
+from lorebase.content import language_for
 from lorebase.knowledge.extract.base import decode_text
-from lorebase.knowledge.extract.code import language_for
 
 TEXT_EXTENSIONS: dict[str, str] = {
     ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".mkd": "markdown",

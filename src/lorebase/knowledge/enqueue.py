@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from lorebase.db import Conn
+from lorebase.documents.models import Written
 from lorebase.jobs import defer_job
 from lorebase.knowledge import repository
 
@@ -52,3 +53,21 @@ async def enqueue_index(
     )
     job_id: UUID = row["id"]
     return job_id
+
+
+async def enqueue_written(
+    conn: Conn, *, written: Written, kind: str, created_by: UUID | None
+) -> UUID | None:
+    """Queue the version `write_version` left waiting, if any, in the same transaction: the
+    job commits with the document, so an accepted write is never lost."""
+    version = written.to_index
+    if version is None:
+        return None
+    return await enqueue_index(
+        conn,
+        project_id=written.document["project_id"],
+        document_id=written.document["id"],
+        version_id=version["id"],
+        kind=kind,
+        created_by=created_by,
+    )

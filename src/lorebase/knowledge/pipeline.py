@@ -8,7 +8,6 @@ corpus generation), so retrieval sees either the old document or the whole new o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,22 +15,19 @@ from uuid import UUID
 
 import numpy as np
 
+from lorebase.content import FORMATS, text_format
+from lorebase.content import sha256 as sha256  # re-exported: evaluation, runner
 from lorebase.context import AppContext
 from lorebase.db import Conn
-from lorebase.documents import repository as documents
-from lorebase.documents.models import Version
+from lorebase.documents import indexing as documents
+from lorebase.documents.models import NewContent
+from lorebase.documents.service import write_version
 from lorebase.embedding.service import embed_texts, embedding_input, ensure_space
 from lorebase.errors import Conflict
 from lorebase.knowledge import repository
 from lorebase.knowledge.chunking import Chunk, ChunkingConfig, chunk_document, fit_to_embedder
 from lorebase.knowledge.context import contextual_metadata
-from lorebase.knowledge.extract import (
-    BINARY_FORMATS,
-    FORMATS,
-    Extracted,
-    ExtractionError,
-    extract,
-)
+from lorebase.knowledge.extract import Extracted, ExtractionError, extract
 from lorebase.projects.service import bump_corpus_generation
 from lorebase.providers.base import Embedder
 from lorebase.providers.tokens import token_counter
@@ -82,11 +78,7 @@ def format_for(document_type: str, version_metadata: dict[str, Any]) -> str:
     stored = version_metadata.get("format")
     if isinstance(stored, str) and stored in FORMATS:
         return stored
-    return document_type if document_type in FORMATS - BINARY_FORMATS else "markdown"
-
-
-def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+    return text_format(document_type)
 
 
 def chunking_config(ctx: AppContext, embedder: Embedder) -> ChunkingConfig:
@@ -202,8 +194,8 @@ async def store_items(
     if prepared.extracted.title:
         extraction_meta["title"] = prepared.extracted.title
     extraction_meta.update(prepared.extracted.metadata)
-    await documents.set_version_content(
-        conn, version_id=version_id, content=prepared.extracted.text, metadata=extraction_meta
+    await documents.store_extracted_text(
+        conn, version_id=version_id, text=prepared.extracted.text, metadata=extraction_meta
     )
     await bump_corpus_generation(conn, project_id=project_id)
     return len(rows)
@@ -214,15 +206,15 @@ async def index_version(
 ) -> dict[str, Any]:
     """Index one stored version; a version that is no longer the latest is skipped."""
     async with ctx.db.transaction() as conn:
-        document = await documents.get_document(conn, document_id=document_id, for_update=True)
-        version = await documents.get_version_by_id(conn, version_id=version_id)
-        if document is None or version is None:
-            return {"skipped": "the document was deleted"}
-        if document["version"] != version["version"]:
-            return {"skipped": f"superseded by version {document['version']}"}
-        await documents.merge_metadata(
-            conn, document_id=document_id, status="processing", metadata={}, remove=[]
+        latest = await documents.lock_latest(
+            conn, document_id=document_id, version_id=version_id, with_content=True
         )
+        if latest.skipped is not None:
+            return {"skipped": latest.skipped}
+        await documents.set_status(conn, document_id=document_id, status="processing")
+    document, version = latest.document, latest.version
+    assert document is not None
+    assert version is not None
     await ensure_space(db=ctx.db, project_id=document["project_id"], embedder=ctx.embedder)
     meta = dict(version["metadata"] or {})
     source = Source(
@@ -237,11 +229,9 @@ async def index_version(
     )
     await progress.advance("store", total=len(prepared.chunks))
     async with ctx.db.transaction() as conn:
-        document = await documents.get_document(conn, document_id=document_id, for_update=True)
-        if document is None:
-            return {"skipped": "the document was deleted"}
-        if document["version"] != version["version"]:
-            return {"skipped": f"superseded by version {document['version']}"}
+        latest = await documents.lock_latest(conn, document_id=document_id, version_id=version_id)
+        if latest.skipped is not None:
+            return {"skipped": latest.skipped}
         stored = await store_items(
             conn,
             project_id=document["project_id"],
@@ -249,7 +239,7 @@ async def index_version(
             version_id=version_id,
             prepared=prepared,
         )
-        await documents.merge_metadata(
+        await documents.set_status(
             conn,
             document_id=document_id,
             status="ready",
@@ -270,15 +260,14 @@ async def fail_version(
     """Mark the document failed if `version_id` is still its latest version; its chunks go
     too (retrieval only ever shows a document's latest version)."""
     async with ctx.db.transaction() as conn:
-        document = await documents.get_document(conn, document_id=document_id, for_update=True)
-        version = await documents.get_version_by_id(conn, version_id=version_id)
-        if document is None or version is None or document["version"] != version["version"]:
+        latest = await documents.lock_latest(conn, document_id=document_id, version_id=version_id)
+        if latest.document is None or latest.skipped is not None:
             return
-        await documents.merge_metadata(
-            conn, document_id=document_id, status="failed", metadata={"error": message}, remove=[]
+        await documents.set_status(
+            conn, document_id=document_id, status="failed", metadata={"error": message}
         )
         if await repository.delete_document_items(conn, document_id=document_id):
-            await bump_corpus_generation(conn, project_id=document["project_id"])
+            await bump_corpus_generation(conn, project_id=latest.document["project_id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,109 +287,57 @@ class SourceDocument:
     created_by: UUID | None
 
 
-async def current_hash(ctx: AppContext, *, project_id: UUID, source_uri: str) -> str | None:
-    """The content hash of the ready document at `source_uri`, if there is one."""
-    async with ctx.db.connection() as conn:
-        row = await documents.find_by_source(conn, project_id=project_id, source_uri=source_uri)
-    if row is None or row["status"] != "ready":
-        return None
-    return str(row["content_hash"])
-
-
 async def upsert_source_document(
     ctx: AppContext, *, item: SourceDocument, progress: Progress
 ) -> tuple[UUID, str]:
     """Index a crawled page or repository file: unchanged content is skipped, changed content
     becomes the next minor version. Returns (document id, "added"|"updated"|"unchanged")."""
     async with ctx.db.connection() as conn:
-        existing = await documents.find_by_source(
-            conn, project_id=item.project_id, source_uri=item.source_uri
+        unchanged = await documents.unchanged_source(
+            conn,
+            project_id=item.project_id,
+            source_uri=item.source_uri,
+            content_hash=item.content_hash,
         )
-    if (
-        existing is not None
-        and existing["content_hash"] == item.content_hash
-        and existing["status"] == "ready"
-    ):
-        return existing["id"], "unchanged"
+    if unchanged is not None:
+        return unchanged, "unchanged"
     await ensure_space(db=ctx.db, project_id=item.project_id, embedder=ctx.embedder)
     prepared = await prepare(ctx, source=item.source, progress=progress, project_id=item.project_id)
     async with ctx.db.transaction() as conn:
-        await documents.advisory_lock(conn, str(item.project_id), item.source_uri)
-        existing = await documents.find_by_source(
-            conn, project_id=item.project_id, source_uri=item.source_uri, for_update=True
-        )
-        version_meta = {
-            "format": item.source.format,
-            "language": item.source.language,
-            "source": item.source.meta,
-        }
-        if (
-            existing is not None
-            and existing["content_hash"] == item.content_hash
-            and existing["status"] == "ready"
-        ):
-            return existing["id"], "unchanged"
-        if existing is None:
-            outcome = "added"
-            version = Version(1, 0, 0)
-            document = await documents.insert_document(
-                conn,
-                project_id=item.project_id,
-                name=item.name,
-                type=item.type,
-                tags=item.tags,
-                status="ready",
-                version=version,
-                content_hash=item.content_hash,
-                source_uri=item.source_uri,
-                metadata={**item.metadata, **_title(prepared)},
-                created_by=item.created_by,
-            )
-        else:
-            outcome = "updated"
-            same_content = existing["content_hash"] == item.content_hash
-            current = Version.parse(existing["version"])
-            version = current if same_content else current.bump("minor")
-            updated = await documents.update_document(
-                conn,
-                document_id=existing["id"],
-                changes={
-                    "version": version,
-                    "content_hash": item.content_hash,
-                    "status": "ready",
-                    "tags": sorted(set(existing["tags"]) | set(item.tags)),
-                    "metadata": {
-                        **{k: v for k, v in existing["metadata"].items() if k != "error"},
-                        **item.metadata,
-                        **_title(prepared),
-                    },
-                },
-            )
-            assert updated is not None
-            document = updated
-        version_row = await documents.get_version(conn, document_id=document["id"], version=version)
-        if version_row is None:
-            version_row = await documents.insert_version(
-                conn,
-                document_id=document["id"],
-                version=version,
-                content=None,
-                raw=item.source.data,
-                mime_type=item.mime_type,
+        written = await write_version(
+            conn,
+            project_id=item.project_id,
+            source_uri=item.source_uri,
+            name=item.name,
+            type=item.type,
+            tags=item.tags,
+            metadata={**item.metadata, **_title(prepared)},
+            content=NewContent(
                 content_hash=item.content_hash,
                 size_bytes=item.size_bytes,
-                metadata=version_meta,
-                created_by=item.created_by,
-            )
+                mime_type=item.mime_type,
+                raw=item.source.data,
+                metadata={
+                    "format": item.source.format,
+                    "language": item.source.language,
+                    "source": item.source.meta,
+                },
+            ),
+            created_by=item.created_by,
+            status="ready",
+        )
+        document_id: UUID = written.document["id"]
+        if written.version is None:
+            return document_id, "unchanged"
         stored = await store_items(
             conn,
             project_id=item.project_id,
-            document_id=document["id"],
-            version_id=version_row["id"],
+            document_id=document_id,
+            version_id=written.version["id"],
             prepared=prepared,
         )
-        await documents.merge_metadata(
-            conn, document_id=document["id"], status="ready", metadata={"chunks": stored}, remove=[]
+        await documents.set_status(
+            conn, document_id=document_id, status="ready", metadata={"chunks": stored}
         )
     await progress.advance("store", done=stored, total=stored)
-    return document["id"], outcome
+    return document_id, "added" if written.outcome == "added" else "updated"

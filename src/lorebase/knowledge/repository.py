@@ -242,11 +242,3 @@ async def insert_items(
                 )
             )
     return len(items)
-
-
-async def count_document_items(conn: Conn, *, document_id: UUID) -> int:
-    cursor = await conn.execute(
-        "SELECT count(*) AS n FROM knowledge_items WHERE document_id = %s", (document_id,)
-    )
-    row = await cursor.fetchone()
-    return int(row["n"]) if row else 0

@@ -17,29 +17,21 @@ from uuid import UUID
 
 from lorebase.context import AppContext
 from lorebase.db import Database
-from lorebase.documents import repository as documents
+from lorebase.documents import indexing as documents
 from lorebase.errors import AppError
 from lorebase.jobs import JobHandler, RetryLater, WorkerOptions, background_worker
 from lorebase.knowledge import repository
 from lorebase.knowledge.extract import ExtractionError
-from lorebase.knowledge.pipeline import (
-    JobCancelled,
-    Source,
-    SourceDocument,
-    fail_version,
-    index_version,
-    sha256,
-    upsert_source_document,
-)
+from lorebase.knowledge.pipeline import JobCancelled, fail_version, index_version
 from lorebase.knowledge.sources import crawl, git
-from lorebase.knowledge.sources.netguard import BlockedAddress, parse_networks
-from lorebase.knowledge.sources.upload import TEXT_AS_IS
-from lorebase.projects.service import bump_corpus_generation
+from lorebase.knowledge.sources.netguard import BlockedAddress
+from lorebase.knowledge.sync import sync_repository, sync_site
 from lorebase.providers.base import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
+_SHUTDOWN_NOTE = "interrupted by a worker shutdown; resuming"
 
 
 class JobTracker:
@@ -140,14 +132,7 @@ async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
         await _finish(ctx, row, "cancelled", "cancelled on request")
         return
     except ProviderUnavailable as exc:
-        message = f"the embedding provider is unavailable: {exc}"
-        if row["attempts"] < max_attempts:
-            delay = backoff_seconds(ctx, row["attempts"], exc.retry_after)
-            note = f"{message}; retrying in {delay:.0f}s (attempt {row['attempts']}/{max_attempts})"
-            async with ctx.db.connection() as conn:
-                await repository.requeue_job(conn, job_id=job_id, error=note[:MAX_ERROR_CHARS])
-            raise RetryLater(note, delay=delay) from exc
-        await _fail(ctx, row, f"{message} (gave up after {max_attempts} attempts)")
+        await _retry_later(ctx, row, exc)  # raises RetryLater while attempts remain
         return
     except (
         ExtractionError,
@@ -165,12 +150,9 @@ async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
         # This worker is shutting down: the queue hands the job to the next worker.
         body.cancel()
         with contextlib.suppress(Exception):
-            async with ctx.db.connection() as conn:
-                await asyncio.shield(
-                    repository.requeue_job(
-                        conn, job_id=job_id, error="interrupted by a worker shutdown; resuming"
-                    )
-                )
+            await asyncio.shield(
+                _requeue(ctx, job_id, "interrupted by a worker shutdown; resuming")
+            )
         raise
     except Exception as exc:
         log.exception("job failed unexpectedly", extra={"job_id": str(job_id)})
@@ -181,6 +163,23 @@ async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
     finally:
         beat.cancel()
     await _finish(ctx, row, "succeeded", None, result=result)
+
+
+async def _retry_later(ctx: AppContext, row: dict[str, Any], exc: ProviderUnavailable) -> None:
+    """Back in the queue with exponential backoff while attempts remain, else failed."""
+    max_attempts = ctx.settings.job_max_attempts
+    message = f"the embedding provider is unavailable: {exc}"
+    if row["attempts"] < max_attempts:
+        delay = backoff_seconds(ctx, row["attempts"], exc.retry_after)
+        note = f"{message}; retrying in {delay:.0f}s (attempt {row['attempts']}/{max_attempts})"
+        await _requeue(ctx, row["id"], note[:MAX_ERROR_CHARS])
+        raise RetryLater(note, delay=delay) from exc
+    await _fail(ctx, row, f"{message} (gave up after {max_attempts} attempts)")
+
+
+async def _requeue(ctx: AppContext, job_id: UUID, note: str) -> None:
+    async with ctx.db.connection() as conn:
+        await repository.requeue_job(conn, job_id=job_id, error=note)
 
 
 async def _finish(
@@ -226,9 +225,9 @@ async def _dispatch(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -
     if kind in ("upload", "text"):
         return await _index(ctx, payload, tracker)
     if kind == "crawl":
-        return await _crawl(ctx, row, tracker)
+        return await sync_site(ctx, row, tracker)
     if kind == "git":
-        return await _git(ctx, row, tracker)
+        return await sync_repository(ctx, row, tracker)
     raise ExtractionError(f"unknown job kind {kind!r}")
 
 
@@ -243,161 +242,9 @@ async def _index(ctx: AppContext, payload: dict[str, Any], tracker: JobTracker) 
         )
     except ExtractionError as exc:
         async with ctx.db.connection() as conn:
-            document = await documents.get_document(conn, document_id=document_id)
-        name = document["name"] if document else "the document"
+            name = await documents.document_name(conn, document_id=document_id)
+        name = name or "the document"
         raise ExtractionError(f"{name}: {exc}") from None
-
-
-class _Counts:
-    def __init__(self) -> None:
-        self.added = 0
-        self.updated = 0
-        self.unchanged = 0
-
-    def add(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-
-    def as_dict(self) -> dict[str, int]:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
-
-
-async def _crawl(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
-    payload = row["payload"]
-    settings = ctx.settings
-    options = crawl.CrawlOptions(
-        start_url=payload["url"],
-        max_depth=int(payload.get("max_depth") or 0),
-        max_pages=int(payload.get("max_pages") or settings.crawl_max_pages),
-        respect_robots_txt=bool(payload.get("respect_robots_txt", True)),
-        discover=bool(payload.get("discover", True)),
-        delay_seconds=settings.crawl_delay_seconds,
-        concurrency=settings.crawl_concurrency,
-        timeout_seconds=settings.crawl_timeout_seconds,
-        max_bytes=settings.max_upload_bytes,
-        user_agent=settings.crawl_user_agent,
-        allowed_networks=parse_networks(settings.crawl_allow_private_networks),
-    )
-    counts = _Counts()
-    tags = list(payload.get("tags") or [])
-
-    async def on_page(page: crawl.Page) -> None:
-        meta = {"source": page.url, "url": page.url, "title": page.title}
-        item = SourceDocument(
-            project_id=row["project_id"],
-            source_uri=page.url,
-            name=page.title or page.url,
-            type="web",
-            source=Source(format=page.format, data=page.data, text=page.text, meta=meta),
-            content_hash=page.content_hash,
-            size_bytes=len(page.data or (page.text or "").encode()),
-            mime_type=page.content_type,
-            tags=tags,
-            metadata={"url": page.url, "crawl_job_id": str(row["id"]), "depth": page.depth},
-            created_by=row["created_by"],
-        )
-        try:
-            document_id, outcome = await upsert_source_document(ctx, item=item, progress=tracker)
-        except ExtractionError as exc:
-            crawler.report.errors[page.url] = str(exc)
-            return
-        counts.add(outcome)
-        async with ctx.db.connection() as conn:
-            await repository.add_job_documents(conn, job_id=row["id"], document_ids=[document_id])
-
-    async def on_progress(done: int, total: int) -> None:
-        await tracker.set_overall(done, total, stage="crawl")
-
-    crawler = crawl.Crawler(options)
-    report = await crawler.crawl(on_page, on_progress)
-    return {**report.summary(), **counts.as_dict()}
-
-
-async def _git(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -> dict[str, Any]:
-    payload = row["payload"]
-    settings = ctx.settings
-    exclude = payload.get("exclude")
-    options = git.GitOptions(
-        url=payload["url"],
-        ref=payload.get("ref"),
-        include=tuple(payload.get("include") or ()),
-        exclude=tuple(exclude) if exclude is not None else git.DEFAULT_EXCLUDE,
-        max_file_bytes=settings.git_max_file_bytes,
-        max_files=settings.git_max_files,
-        timeout_seconds=settings.git_timeout_seconds,
-        allow_file=bool(payload.get("allow_file")),
-    )
-    await tracker.advance("clone", total=1)
-    checkout = await git.checkout_repository(options)
-    await tracker.advance("clone", done=1)
-    counts = _Counts()
-    tags = list(payload.get("tags") or [])
-    current: set[str] = set()
-    total = len(checkout.files)
-    for number, file in enumerate(checkout.files):
-        uri = git.source_uri(options.url, file.path)
-        current.add(uri)
-        file_type = file.file_type
-        as_text = file_type.format in TEXT_AS_IS
-        meta = {"source": file.path, "repository": options.url, "path": file.path}
-        item = SourceDocument(
-            project_id=row["project_id"],
-            source_uri=uri,
-            name=file.path,
-            type=file_type.format,
-            source=Source(
-                format=file_type.format,
-                data=None if as_text else file.data,
-                text=file_type.text if as_text else None,
-                language=file_type.language,
-                meta=meta,
-            ),
-            content_hash=sha256(file.data),
-            size_bytes=len(file.data),
-            mime_type=file_type.mime_type,
-            tags=tags,
-            metadata={
-                "repository": options.url,
-                "path": file.path,
-                "ref": options.ref,
-                "commit": checkout.commit,
-            },
-            created_by=row["created_by"],
-        )
-        try:
-            document_id, outcome = await upsert_source_document(ctx, item=item, progress=tracker)
-        except ExtractionError as exc:
-            checkout.skipped[file.path] = str(exc)
-        else:
-            counts.add(outcome)
-            async with ctx.db.connection() as conn:
-                await repository.add_job_documents(
-                    conn, job_id=row["id"], document_ids=[document_id]
-                )
-        await tracker.set_overall(number + 1, total, stage="files")
-    removed = await _remove_vanished(
-        ctx, row["project_id"], git.source_prefix(options.url), current
-    )
-    return {
-        "commit": checkout.commit,
-        "files": total,
-        **counts.as_dict(),
-        "removed": removed,
-        "skipped": dict(list(checkout.skipped.items())[:100]),
-    }
-
-
-async def _remove_vanished(
-    ctx: AppContext, project_id: UUID, prefix: str, current: set[str]
-) -> int:
-    """Delete the repository's documents whose files are gone (or no longer selected)."""
-    async with ctx.db.transaction() as conn:
-        rows = await documents.list_by_source_prefix(conn, project_id=project_id, prefix=prefix)
-        gone = [row for row in rows if row["source_uri"] not in current]
-        for row in gone:
-            await documents.delete_document(conn, document_id=row["id"])
-        if gone:
-            await bump_corpus_generation(conn, project_id=project_id)
-    return len(gone)
 
 
 def job_handler(ctx: AppContext) -> JobHandler:

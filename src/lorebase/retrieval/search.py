@@ -365,5 +365,7 @@ def _session_ef_search(ctx: AppContext) -> int | None:
 
 def _frequency_memo(ctx: AppContext) -> FrequencyMemo:
     """This process's LRU of document frequencies, in front of Redis."""
-    memo: FrequencyMemo = ctx.extras.setdefault("frequency_memo", FrequencyMemo())
+    memo: FrequencyMemo | None = ctx.extras.get("frequency_memo")
+    if memo is None:
+        memo = ctx.extras["frequency_memo"] = FrequencyMemo(ctx.settings.frequency_memo_entries)
     return memo

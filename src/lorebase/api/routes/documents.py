@@ -17,6 +17,7 @@ from lorebase.documents.schemas import (
     DocumentVersionRead,
     VersionCreate,
 )
+from lorebase.knowledge import authoring
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -27,7 +28,7 @@ async def create_document(
 ) -> DocumentRead:
     """Create a document (version 1.0.0); with `content` it is indexed by a background job
     whose id is in `job_id`."""
-    return await service.create_document(ctx=ctx, principal=principal, data=body)
+    return await authoring.create_document(ctx=ctx, principal=principal, data=body)
 
 
 @router.get("", response_model=Page[DocumentRead])
@@ -76,7 +77,7 @@ async def update_document(
     body: DocumentUpdate,
 ) -> DocumentRead:
     """Rename, retag or change metadata; `content` creates the next minor version."""
-    return await service.update_document(
+    return await authoring.update_document(
         ctx=ctx, principal=principal, document_id=document_id, data=body
     )
 
@@ -97,7 +98,7 @@ async def create_version(
     body: VersionCreate,
 ) -> DocumentVersionRead:
     """A new version (`bump`: major, minor or patch); searching uses the latest version."""
-    return await service.create_version(
+    return await authoring.create_version(
         ctx=ctx, principal=principal, document_id=document_id, data=body
     )
 

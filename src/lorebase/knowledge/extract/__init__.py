@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lorebase.content import BINARY_FORMATS, FORMATS
 from lorebase.knowledge.extract.base import Block, Extracted, ExtractionError, decode_text
 from lorebase.knowledge.extract.code import extract_code
 from lorebase.knowledge.extract.docx import extract_docx
@@ -12,9 +13,6 @@ from lorebase.knowledge.extract.structured import extract_csv, extract_json, ext
 from lorebase.knowledge.extract.text import extract_text
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "Block", "Extracted", "ExtractionError", "extract"]
-
-BINARY_FORMATS = frozenset({"pdf", "docx"})
-FORMATS = frozenset({"markdown", "text", "html", "code", "json", "yaml", "csv", "pdf", "docx"})
 
 
 def extract(

@@ -4,30 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import PurePosixPath
 
+from lorebase.content import language_for as language_for  # re-exported: detect, tests
 from lorebase.knowledge.extract.base import Block, Extracted
-
-LANGUAGES: dict[str, str] = {
-    ".py": "python", ".pyi": "python",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".tsx": "typescript", ".mts": "typescript", ".cts": "typescript",
-    ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin",
-    ".scala": "scala", ".swift": "swift",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
-    ".hh": "cpp", ".hxx": "cpp", ".cs": "csharp",
-    ".rb": "ruby", ".php": "php", ".lua": "lua", ".r": "r", ".pl": "perl",
-    ".sh": "shell", ".bash": "shell", ".zsh": "shell", ".ps1": "powershell",
-    ".sql": "sql", ".proto": "protobuf", ".graphql": "graphql", ".tf": "terraform",
-    ".toml": "toml", ".ini": "ini", ".cfg": "ini", ".css": "css", ".scss": "css",
-    ".vue": "vue", ".svelte": "svelte", ".dart": "dart", ".ex": "elixir", ".exs": "elixir",
-    ".erl": "erlang", ".hs": "haskell", ".ml": "ocaml", ".clj": "clojure", ".zig": "zig",
-    ".nim": "nim", ".jl": "julia", ".m": "objective-c", ".mm": "objective-c",
-}  # fmt: skip
-FILENAMES: dict[str, str] = {
-    "dockerfile": "dockerfile", "makefile": "make", "gnumakefile": "make",
-    "cmakelists.txt": "cmake", "jenkinsfile": "groovy", "vagrantfile": "ruby",
-}  # fmt: skip
 
 # A top-level line that names what it defines, for the chunk's metadata.
 _SYMBOL = re.compile(
@@ -40,12 +19,6 @@ _SYMBOL = re.compile(
 _C_FUNCTION = re.compile(r"^[A-Za-z_][\w\s\*&:<>,]*?\b([A-Za-z_]\w*)\s*\([^;]*$")
 _PREFIX_LINE = re.compile(r"^\s*(#(?!include|define|if|endif|else|pragma)|//|/\*|\*|@|--|;)")
 _CLOSER = re.compile(r"^(?:[})\]]|(?:end|else|elif|except|finally|catch)\b|#\s*endif)")
-
-
-def language_for(name: str) -> str | None:
-    """The language of a file name, or None when it is not a known source file."""
-    path = PurePosixPath(name.lower())
-    return FILENAMES.get(path.name) or LANGUAGES.get(path.suffix)
 
 
 def symbol_of(line: str) -> str | None:
