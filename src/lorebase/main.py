@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lorebase import __version__
+from lorebase.api.guard import BodyGuard
 from lorebase.api.middleware import RequestContextMiddleware
 from lorebase.api.problems import install_problem_handlers
 from lorebase.api.routes import include_routes
@@ -58,5 +59,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_problem_handlers(app)
     include_routes(app)
     app.router.routes.append(mcp_endpoint.route())
+    # Added first, so it runs inside the request context (its problems carry the request id).
+    app.add_middleware(BodyGuard)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -26,14 +27,15 @@ async def get_context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
-def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def credential_of(headers: Mapping[str, str]) -> str | None:
+    """The bearer token or API key a request carries (None: anonymous); 401 when malformed."""
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    key = request.headers.get("x-api-key")
+    key = headers.get("x-api-key")
     if key is None:
         return None
     # X-API-Key carries API keys only, never a JWT (whose expiry/revocation rules differ).
@@ -45,7 +47,10 @@ def _credential(request: Request) -> str | None:
 async def get_principal(request: Request) -> Principal:
     # The context is read here rather than through ContextDep: one dependency fewer for
     # FastAPI to solve on every authenticated request.
-    credential = _credential(request)
+    known = request.scope.get("state", {}).get("principal")
+    if isinstance(known, Principal):
+        return known  # authenticated by the body guard (api.guard) before routing
+    credential = credential_of(request.headers)
     if credential is None:
         raise Unauthorized("authentication required")
     principal = await authenticate(ctx=request.app.state.ctx, credential=credential)
