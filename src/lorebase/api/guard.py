@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi.dependencies.models import Dependant
@@ -31,8 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lorebase.api.deps import credential_of, get_principal
 from lorebase.api.problems import PROBLEM_JSON, problem_body
 from lorebase.auth.service import authenticate
-from lorebase.errors import AppError, PayloadTooLarge, Unauthorized
+from lorebase.errors import AppError, Invalid, PayloadTooLarge, Unauthorized
 from lorebase.settings import Settings
+from lorebase.text import REASON, forbidden_paths, has_forbidden, strip_forbidden
 
 PRINCIPAL_STATE_KEY = "principal"
 _BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,6 +48,7 @@ class RoutePolicy:
     needs_auth: bool
     cap: int
     kind: str  # "upload", "text", "json": named in the 413's detail
+    scan: bool = True  # JSON and form bodies are checked for NUL and non-characters
 
 
 def _needs_auth(dependant: Dependant) -> bool:
@@ -81,7 +84,8 @@ def policy_for(route: Any, settings: Settings) -> RoutePolicy:
     """The guard's view of `route` (any Starlette route) under `settings`."""
     if not isinstance(route, APIRoute):
         # `/mcp` authenticates by itself before reading; an MCP ingest_text carries a text.
-        return RoutePolicy(needs_auth=False, cap=_text_cap(settings), kind="text")
+        # Tool arguments are checked by mcp.runtime (so the refusal is an MCP tool error).
+        return RoutePolicy(needs_auth=False, cap=_text_cap(settings), kind="text", scan=False)
     needs_auth = _needs_auth(route.dependant)
     if _is_multipart(route):
         return RoutePolicy(needs_auth, settings.max_upload_request_bytes, "upload")
@@ -120,27 +124,43 @@ class BodyGuard:
         self._routes: list[RouteContext] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _may_have_body(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            _check_query(scope)
+            if _may_have_body(scope):
+                receive = await self._admit(scope, receive)
+        except AppError as exc:
+            await _send_problem(scope, send, exc)
+            return
+        await self.app(scope, receive, send)
+
+    async def _admit(self, scope: Scope, receive: Receive) -> Receive:
+        """Size, credential and (for JSON and forms) content checks, in that order; the
+        `receive` the route should read from."""
         application = scope["app"]
         ctx = application.state.ctx
         policy = self._policy(application, scope, ctx.settings)
         declared = _content_length(scope)
         if declared is not None and declared > policy.cap:
-            await _send_problem(scope, send, _too_large(policy))
-            return
+            raise _too_large(policy)
         if policy.needs_auth:
-            try:
-                credential = credential_of(_headers(scope))
-                if credential is None:
-                    raise Unauthorized("authentication required")
-                principal = await authenticate(ctx=ctx, credential=credential)
-            except AppError as exc:
-                await _send_problem(scope, send, exc)
-                return
+            credential = credential_of(_headers(scope))
+            if credential is None:
+                raise Unauthorized("authentication required")
+            principal = await authenticate(ctx=ctx, credential=credential)
             scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
-        await self.app(scope, _counted(receive, policy), send)
+        counted = _counted(receive, policy)
+        media = _media_type(scope)
+        if not policy.scan or media not in _SCANNED:
+            return counted
+        try:
+            body = await _read_all(counted)
+        except _BodyTooLarge:
+            raise _too_large(policy) from None
+        check_body(body, media)
+        return _replay(body, receive)
 
     def _policy(self, application: Any, scope: Scope, settings: Settings) -> RoutePolicy:
         key = (scope["method"], scope["path"])
@@ -161,6 +181,83 @@ class BodyGuard:
         if len(self._policies) > self._CACHE_SIZE:
             self._policies.popitem(last=False)
         return policy
+
+
+_SCANNED = frozenset({"application/json", "application/x-www-form-urlencoded"})
+
+
+def _media_type(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media: str = value.decode("latin-1")
+            return media.split(";", 1)[0].strip().lower()
+    return ""
+
+
+def _refusal(paths: list[tuple[str, ...]], where: str) -> Invalid:
+    errors: list[dict[str, Any]] = [
+        {
+            "loc": [where, *path],
+            "field": ".".join(path),
+            "msg": f"Value error, {REASON}",
+            "type": "value_error",
+        }
+        for path in paths
+    ]
+    fields = ", ".join(sorted({".".join(path) or where for path in paths}))
+    return Invalid(f"invalid request: {fields} {REASON}", errors=errors)
+
+
+def _check_query(scope: Scope) -> None:
+    raw: bytes = scope.get("query_string", b"")
+    if b"%" not in raw:
+        return  # forbidden characters can only arrive percent-encoded
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    paths = [(name,) for name, value in pairs if has_forbidden(name) or has_forbidden(value)]
+    if paths:
+        raise _refusal([(strip_forbidden(name),) for (name,) in paths], "query")
+
+
+def check_body(body: bytes, media: str) -> None:
+    """422 naming every field of a JSON or form body that holds NUL or a non-character."""
+    if media == "application/x-www-form-urlencoded":
+        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+        decoded: Any = {}
+        for name, value in pairs:
+            decoded[name] = value
+    else:
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return  # FastAPI answers malformed JSON itself
+    paths = list(forbidden_paths(decoded))
+    if paths:
+        raise _refusal(paths, "body")
+
+
+async def _read_all(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def receive_replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # http.disconnect, for streaming responses
+
+    return receive_replayed
 
 
 def _may_have_body(scope: Scope) -> bool:

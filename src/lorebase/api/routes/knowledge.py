@@ -18,6 +18,7 @@ from lorebase.knowledge.schemas import (
     JobAccepted,
     TextIngest,
 )
+from lorebase.text import REASON, has_forbidden
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
 
@@ -71,6 +72,11 @@ _UPLOAD_BODY: dict[str, object] = {
 def _split_tags(values: list[str]) -> list[str]:
     tags: list[str] = []
     for value in values:
+        if has_forbidden(value):
+            raise Invalid(
+                f"invalid request: tags {REASON}",
+                errors=[{"loc": ["body", "tags"], "field": "tags", "msg": REASON}],
+            )
         tags.extend(part.strip() for part in value.split(",") if part.strip())
     return tags
 
