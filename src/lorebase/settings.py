@@ -145,7 +145,10 @@ class Settings(BaseSettings):
 
     # --- rate limits -----------------------------------------------------------
     rate_limit_query: str = "60/minute"
-    rate_limit_auth: str = "10/minute"
+    rate_limit_auth: str = "10/minute"  # POST /auth/token per client IP + username
+    rate_limit_auth_ip: str = "30/minute"  # POST /auth/token per client IP, any username
+    rate_limit_register: str = "10/hour"  # POST /auth/register per client IP
+    rate_limit_refresh: str = "30/minute"  # POST /auth/refresh per client IP
     rate_limit_ingest: str = "30/minute"
 
     # --- logging ---------------------------------------------------------------
@@ -157,7 +160,14 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("rate_limit_query", "rate_limit_auth", "rate_limit_ingest")
+    @field_validator(
+        "rate_limit_query",
+        "rate_limit_auth",
+        "rate_limit_ingest",
+        "rate_limit_auth_ip",
+        "rate_limit_register",
+        "rate_limit_refresh",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)

@@ -90,29 +90,66 @@ class Page(BaseModel, Generic[T]):
 # --- rate limits (token buckets in Redis; see lorebase.ratelimit) ---------------------------
 
 
+async def _limit_caller(ctx: AppContext, principal: Principal, *, name: str, rate: str) -> None:
+    limiter = RateLimiter(ctx.cache)
+    await limiter.enforce(name=name, who=principal.rate_key, rate=rate)
+    if principal.api_key_id is not None:
+        # A key spends its owner's budget too: minting keys must not multiply the limits.
+        await limiter.enforce(name=name, who=f"user:{principal.user_id}", rate=rate)
+
+
 async def limit_query(ctx: ContextDep, principal: PrincipalDep) -> None:
-    """`rate_limit_query` per user or API key (POST /rag/query)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="query", who=principal.rate_key, rate=ctx.settings.rate_limit_query
-    )
+    """`rate_limit_query` per user and per API key (POST /rag/query)."""
+    await _limit_caller(ctx, principal, name="query", rate=ctx.settings.rate_limit_query)
 
 
 async def limit_ingest(ctx: ContextDep, principal: PrincipalDep) -> None:
-    """`rate_limit_ingest` per user or API key (/knowledge/*, POST /documents, new versions)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="ingest", who=principal.rate_key, rate=ctx.settings.rate_limit_ingest
-    )
+    """`rate_limit_ingest` per user and per API key (/knowledge/*, POST /documents, versions)."""
+    await _limit_caller(ctx, principal, name="ingest", rate=ctx.settings.rate_limit_ingest)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def limit_auth(request: Request, ctx: ContextDep) -> None:
-    """`rate_limit_auth` per client IP + username (POST /auth/token; the caller is anonymous).
-    Starlette caches the parsed form, so the route reads it again for free."""
+    """POST /auth/token: `rate_limit_auth_ip` per client IP (spraying one password over many
+    usernames) and `rate_limit_auth` per IP + username. Starlette caches the parsed form, so
+    the route reads it again for free. Held in-process while Redis is down."""
     form = await request.form()
     username = form.get("username")
     name = username.strip().lower() if isinstance(username, str) else ""
-    client_ip = request.client.host if request.client else "unknown"
+    client_ip = _client_ip(request)
+    limiter = RateLimiter(ctx.cache)
+    settings = ctx.settings
+    await limiter.enforce(
+        name="auth-ip", who=client_ip, rate=settings.rate_limit_auth_ip, fallback=True
+    )
+    await limiter.enforce(
+        name="auth",
+        who=f"{client_ip}|{text_key(name)}",
+        rate=settings.rate_limit_auth,
+        fallback=True,
+    )
+
+
+async def limit_register(request: Request, ctx: ContextDep) -> None:
+    """`rate_limit_register` per client IP (POST /auth/register)."""
     await RateLimiter(ctx.cache).enforce(
-        name="auth", who=f"{client_ip}|{text_key(name)}", rate=ctx.settings.rate_limit_auth
+        name="register",
+        who=_client_ip(request),
+        rate=ctx.settings.rate_limit_register,
+        fallback=True,
+    )
+
+
+async def limit_refresh(request: Request, ctx: ContextDep) -> None:
+    """`rate_limit_refresh` per client IP (POST /auth/refresh)."""
+    await RateLimiter(ctx.cache).enforce(
+        name="refresh",
+        who=_client_ip(request),
+        rate=ctx.settings.rate_limit_refresh,
+        fallback=True,
     )
 
 
@@ -120,3 +157,5 @@ async def limit_auth(request: Request, ctx: ContextDep) -> None:
 QueryRateLimit = Annotated[None, Depends(limit_query)]
 IngestRateLimit = Annotated[None, Depends(limit_ingest)]
 AuthRateLimit = Annotated[None, Depends(limit_auth)]
+RegisterRateLimit = Annotated[None, Depends(limit_register)]
+RefreshRateLimit = Annotated[None, Depends(limit_refresh)]
