@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from lorebase import __version__
 from lorebase.api.guard import BodyGuard
 from lorebase.api.middleware import RequestContextMiddleware
+from lorebase.api.openapi import install_problem_docs
 from lorebase.api.problems import install_problem_handlers
 from lorebase.api.routes import include_routes
 from lorebase.context import AppContext, open_context
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_problem_docs(app)
     include_routes(app)
     app.router.routes.append(mcp_endpoint.route())
     # Added first, so it runs inside the request context (its problems carry the request id).

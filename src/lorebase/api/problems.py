@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from lorebase.errors import PROBLEM_BASE, AppError
 from lorebase.logs import request_id_var
@@ -101,13 +103,23 @@ async def _app_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _clean_errors(exc.errors())
+    raw = exc.errors()
+    errors = _clean_errors(raw)
     fields = ", ".join(sorted({e["field"] or ".".join(e["loc"]) for e in errors}))
+    detail = f"invalid request: {fields}" if fields else "invalid request"
+    for error in raw:
+        if error.get("type") == "json_invalid":
+            # The location is a character offset, not a field: say what is wrong and where.
+            reason = str((error.get("ctx") or {}).get("error", "malformed JSON"))
+            position = error.get("loc", ("body", "?"))[-1]
+            detail = f"the body is not valid JSON: {reason} at character {position}"
+            errors[0]["field"] = "body"
+            break
     body = problem_body(
         status=422,
         type_=PROBLEM_BASE + "validation-error",
         title="Validation Error",
-        detail=f"invalid request: {fields}" if fields else "invalid request",
+        detail=detail,
         instance=request.url.path,
         errors=errors,
     )
@@ -129,7 +141,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail=detail,
         instance=request.url.path,
     )
-    return problem_response(request, body, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem_response(request, body, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE and route.methods:
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 async def _provider_error(request: Request, exc: Exception) -> Response:
