@@ -32,7 +32,7 @@ def test_generated_requests_get_no_server_errors(
     user = {"username": "fuzzer", "password": "a long enough password"}
     assert httpx.post(f"{server.url}/api/v1/auth/register", json=user).status_code == 201
     token = httpx.post(f"{server.url}/api/v1/auth/token", data=user).json()["access_token"]
-    result = subprocess.run(  # noqa: S603 - our own venv's schemathesis
+    result = subprocess.run(
         [
             ST,
             "run",

@@ -216,3 +216,16 @@ async def test_upload_filenames_are_reduced_to_a_safe_base_name(
         assert name.endswith(".md")
         if expected:
             assert name == expected
+
+
+async def test_upload_tags_follow_the_64_character_rule(client: httpx.AsyncClient) -> None:
+    user = await register_user(client)
+    project = await create_project(client, user.headers)
+    response = await client.post(
+        "/api/v1/knowledge/upload",
+        headers=user.headers,
+        data={"project_id": project["id"], "tags": "t" * 65},
+        files={"file": ("tagged.md", b"# Tagged\n\ntext")},
+    )
+    assert response.status_code == 422, response.text
+    assert "1-64" in response.json()["detail"]

@@ -17,6 +17,7 @@ from lorebase.knowledge.schemas import (
     IngestAccepted,
     JobAccepted,
     TextIngest,
+    clean_tags,
 )
 from lorebase.text import REASON, has_forbidden
 
@@ -78,7 +79,13 @@ def _split_tags(values: list[str]) -> list[str]:
                 errors=[{"loc": ["body", "tags"], "field": "tags", "msg": REASON}],
             )
         tags.extend(part.strip() for part in value.split(",") if part.strip())
-    return tags
+    try:
+        return clean_tags(tags)
+    except ValueError as exc:
+        raise Invalid(
+            f"invalid request: {exc}",
+            errors=[{"loc": ["body", "tags"], "field": "tags", "msg": str(exc)}],
+        ) from None
 
 
 def _project_id(form: FormData) -> UUID:
