@@ -189,7 +189,10 @@ async def measure(settings: Settings, megabytes: float) -> dict[str, Any]:
 
         user = await register_user(
             ctx=ctx,
-            data=UserCreate(username=f"bench_{uuid.uuid4().hex[:8]}", password=SecretStr("x" * 16)),
+            data=UserCreate(
+                username=f"bench_{uuid.uuid4().hex[:8]}",
+                password=SecretStr("bench password " + uuid.uuid4().hex[:8]),
+            ),
             is_admin=False,
             by_operator=True,
         )

@@ -63,6 +63,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_query": "100000/minute",
         "rate_limit_auth": "100000/minute",
         "rate_limit_ingest": "100000/minute",
+        "rate_limit_auth_ip": "100000/minute",
+        "rate_limit_register": "100000/minute",
+        "rate_limit_refresh": "100000/minute",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -47,6 +47,10 @@ class AppError(Exception):
         return PROBLEM_BASE + self.type
 
 
+class BadRequest(AppError):
+    status, type, title = 400, "bad-request", "Bad Request"
+
+
 class Invalid(AppError):
     status, type, title = 422, "validation-error", "Validation Error"
 

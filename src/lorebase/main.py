@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lorebase import __version__
+from lorebase.api.guard import BodyGuard
 from lorebase.api.middleware import RequestContextMiddleware
+from lorebase.api.openapi import install_problem_docs
 from lorebase.api.problems import install_problem_handlers
 from lorebase.api.routes import include_routes
 from lorebase.context import AppContext, open_context
@@ -57,8 +59,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_problem_docs(app)
     include_routes(app)
     app.router.routes.append(mcp_endpoint.route())
     install_console(app)
+    # Added first, so it runs inside the request context (its problems carry the request id).
+    app.add_middleware(BodyGuard)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app

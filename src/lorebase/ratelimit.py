@@ -3,13 +3,17 @@
 Each bucket holds up to `limit` tokens and refills continuously at `limit / period` tokens per
 second, so `60/minute` allows a burst of 60 and then one request a second. The script reads the
 clock from Redis (`TIME`), so every API process shares one notion of time. When Redis cannot be
-reached the limiter fails open: an outage of the cache must not take the API down with it.
+reached the limiter fails open (an outage of the cache must not take the API down with it),
+except for buckets hit with `fallback=True` (the anonymous auth routes): those fall back to a
+token bucket in this process, so a Redis outage does not open the door to password spraying.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,6 +79,32 @@ class Decision:
         return max(1, math.ceil(self.retry_after))
 
 
+class LocalBuckets:
+    """In-process token buckets: the same arithmetic as the Lua script, per process."""
+
+    MAX_BUCKETS = 10_000  # least recently used buckets are forgotten beyond this
+
+    def __init__(self) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def hit(self, key: str, *, capacity: int, rate: float, cost: int) -> Decision:
+        now = time.monotonic()
+        tokens, ts = self._buckets.pop(key, (float(capacity), now))
+        tokens = min(float(capacity), tokens + max(0.0, now - ts) * rate)
+        allowed = tokens >= cost
+        wait = 0.0 if allowed else (cost - tokens) / rate
+        if allowed:
+            tokens -= cost
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > self.MAX_BUCKETS:
+            self._buckets.popitem(last=False)
+        return Decision(allowed=allowed, remaining=tokens, retry_after=wait)
+
+
+# The fallback's state lives as long as the process, like the buckets it stands in for.
+_FALLBACK = LocalBuckets()
+
+
 class RateLimiter:
     """Token buckets keyed by `(name, who)` in the one Redis client of `cache`."""
 
@@ -86,8 +116,11 @@ class RateLimiter:
         """The Redis hash holding the bucket (fields `tokens`, `ts`)."""
         return self.cache.key("ratelimit", name, text_key(who))
 
-    async def hit(self, *, name: str, who: str, rate: str, cost: int = 1) -> Decision:
-        """Take `cost` tokens from the bucket `name` of `who` under `rate` (`60/minute`)."""
+    async def hit(
+        self, *, name: str, who: str, rate: str, cost: int = 1, fallback: bool = False
+    ) -> Decision:
+        """Take `cost` tokens from the bucket `name` of `who` under `rate` (`60/minute`);
+        with `fallback`, an in-process bucket decides while Redis is unreachable."""
         limit, period = parse_rate(rate)
         if limit <= 0:
             return Decision(allowed=False, remaining=0.0, retry_after=float(period))
@@ -98,18 +131,23 @@ class RateLimiter:
             )
         except (RedisError, OSError) as exc:
             log.warning(
-                "rate limiter unavailable; allowing the request",
+                "rate limiter unavailable; "
+                + ("limiting in this process" if fallback else "allowing the request"),
                 extra={"bucket": name, "error": type(exc).__name__},
             )
+            if fallback:
+                return _FALLBACK.hit(key, capacity=limit, rate=limit / period, cost=cost)
             return Decision(allowed=True, remaining=float(limit), retry_after=0.0)
         allowed, remaining, wait = raw
         return Decision(
             allowed=int(allowed) == 1, remaining=float(remaining), retry_after=float(wait)
         )
 
-    async def enforce(self, *, name: str, who: str, rate: str, cost: int = 1) -> Decision:
+    async def enforce(
+        self, *, name: str, who: str, rate: str, cost: int = 1, fallback: bool = False
+    ) -> Decision:
         """`hit`, raising RateLimited (429 with Retry-After) when the bucket is empty."""
-        decision = await self.hit(name=name, who=who, rate=rate, cost=cost)
+        decision = await self.hit(name=name, who=who, rate=rate, cost=cost, fallback=fallback)
         if not decision.allowed:
             raise RateLimited(
                 f"rate limit {rate} exceeded for {name}; retry in "

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, gt=0)
     allow_registration: bool = True
+    max_api_keys_per_user: int = Field(default=20, ge=1)
 
     # --- providers -------------------------------------------------------------
     llm_provider: str = "extractive"
@@ -132,7 +133,11 @@ class Settings(BaseSettings):
     answer_max_tokens: int = Field(default=512, ge=16)
 
     # --- ingestion -------------------------------------------------------------
-    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)  # per file, and per text
+    # One multipart request (all its files), and every other JSON body (api/guard.py).
+    max_upload_request_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_upload_files: int = Field(default=20, ge=1, le=1000)
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     crawl_allow_private_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Chunks: at most this many tokens (never more than the embedder reads), sharing overlap.
     chunk_max_tokens: int = Field(default=400, ge=32)
@@ -158,7 +163,10 @@ class Settings(BaseSettings):
 
     # --- rate limits -----------------------------------------------------------
     rate_limit_query: str = "60/minute"
-    rate_limit_auth: str = "10/minute"
+    rate_limit_auth: str = "10/minute"  # POST /auth/token per client IP + username
+    rate_limit_auth_ip: str = "30/minute"  # POST /auth/token per client IP, any username
+    rate_limit_register: str = "10/hour"  # POST /auth/register per client IP
+    rate_limit_refresh: str = "30/minute"  # POST /auth/refresh per client IP
     rate_limit_ingest: str = "30/minute"
 
     # --- logging ---------------------------------------------------------------
@@ -174,7 +182,14 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("rate_limit_query", "rate_limit_auth", "rate_limit_ingest")
+    @field_validator(
+        "rate_limit_query",
+        "rate_limit_auth",
+        "rate_limit_ingest",
+        "rate_limit_auth_ip",
+        "rate_limit_register",
+        "rate_limit_refresh",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from lorebase.context import AppContext
+from lorebase.knowledge.sources import git as git_source
 from lorebase.main import create_app
 from tests import samples
 from tests.factories import TestUser, create_project, register_user
@@ -198,3 +199,28 @@ async def test_refused_repository_urls(client: httpx.AsyncClient, url: str, reas
     )
     assert response.status_code == 422, response.text
     assert reason in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ssh://-oProxyCommand=touch${IFS}/tmp/pwned/x",
+        "-uhttps://example.com/r.git",
+        "ssh://git@example.com/r.git?ProxyCommand=x",
+    ],
+)
+async def test_option_like_git_urls_are_refused(client: httpx.AsyncClient, url: str) -> None:
+    user = await register_user(client)
+    project = await create_project(client, user.headers)
+    response = await client.post(
+        "/api/v1/knowledge/git",
+        json={"project_id": project["id"], "url": url},
+        headers=user.headers,
+    )
+    assert response.status_code == 422, response.text
+
+
+async def test_git_host_is_checked_again_at_fetch_time(tmp_path: Path) -> None:
+    options = git_source.GitOptions(url="https://localhost/repo.git")
+    with pytest.raises(git_source.GitError, match="private"):
+        await git_source.fetch(options, tmp_path / "clone")

@@ -173,7 +173,8 @@ async def test_query_and_ingest_limits_are_per_user_and_per_key(ctx: AppContext)
         ]
         assert codes == [200, 200, 429]
         assert (await client.post("/probe/query", headers=bob.headers)).status_code == 200
-        assert (await client.post("/probe/query", headers=key)).status_code == 200
+        # A key has its own bucket but spends its owner's too: alice's is empty.
+        assert (await client.post("/probe/query", headers=key)).status_code == 429
         # Separate bucket for ingestion, with its own limit.
         assert (await client.post("/probe/ingest", headers=alice.headers)).status_code == 200
         refused = await client.post("/probe/ingest", headers=alice.headers)
@@ -200,8 +201,9 @@ async def test_api_stays_up_when_redis_is_down(
                 ]
             finally:
                 limiter_log.removeHandler(caplog.handler)
-            assert codes == [401, 401, 401]
-            assert "rate limiter unavailable" in caplog.text
+            # The API answers; the auth bucket (1/minute) holds in-process while Redis is down.
+            assert codes == [401, 429, 429]
+            assert "rate limiter unavailable; limiting in this process" in caplog.text
     finally:
         await dead.close()
 

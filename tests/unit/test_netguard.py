@@ -97,3 +97,33 @@ async def test_redirects_are_not_followed_blindly(site: LoopbackSite) -> None:
 )
 def test_url_normalisation(raw: str, expected: str | None) -> None:
     assert normalize_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "::127.0.0.1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
+        "2002:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    ],
+)
+def test_ipv4_embedded_in_ipv6_is_checked_as_ipv4(literal: str) -> None:
+    import ipaddress
+
+    from lorebase.knowledge.sources.netguard import is_allowed
+
+    assert not is_allowed(ipaddress.ip_address(literal))
+
+
+async def test_refusal_does_not_quote_the_resolved_address() -> None:
+    from lorebase.knowledge.sources.netguard import BlockedAddress, resolve_checked
+
+    with pytest.raises(BlockedAddress) as refused:
+        await resolve_checked("localhost", 80)
+    assert "127.0.0.1" not in str(refused.value)
+    assert "::1" not in str(refused.value)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -16,7 +18,7 @@ from lorebase.context import AppContext
 from lorebase.errors import Forbidden, Unauthorized
 from lorebase.paging import DEFAULT_LIMIT, Limit, Skip
 from lorebase.paging import Page as Page  # the routes' list envelope, shared with MCP
-from lorebase.ratelimit import enforce_limit
+from lorebase.ratelimit import RateLimiter
 
 
 # Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` in the
@@ -39,28 +41,40 @@ CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _session_credential(request: Request) -> str | None:
-    token = request.cookies.get(SESSION_COOKIE)
+def _cookies(headers: Mapping[str, str]) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def _session_credential(headers: Mapping[str, str], method: str) -> str | None:
+    cookies = _cookies(headers)
+    token = cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    if request.method not in _SAFE_METHODS:
-        expected = request.cookies.get(CSRF_COOKIE, "")
-        sent = request.headers.get(CSRF_HEADER, "")
+    if method not in _SAFE_METHODS:
+        expected = cookies.get(CSRF_COOKIE, "")
+        sent = headers.get(CSRF_HEADER, "")
         if not expected or not secrets.compare_digest(expected.encode(), sent.encode()):
             raise Forbidden("missing or wrong CSRF token (X-CSRF-Token) for a cookie session")
     return token
 
 
-def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def credential_of(headers: Mapping[str, str], method: str = "GET") -> str | None:
+    """The bearer token, API key or console session a request carries (None: anonymous);
+    401 when malformed, 403 for a cookie session's state change without its CSRF token."""
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    key = request.headers.get("x-api-key")
+    key = headers.get("x-api-key")
     if key is None:
-        return _session_credential(request)
+        return _session_credential(headers, method)
     # X-API-Key carries API keys only, never a JWT (whose expiry/revocation rules differ).
     if not key.strip().startswith(API_KEY_PREFIX):
         raise Unauthorized("X-API-Key must hold an API key (lb_...)")
@@ -70,7 +84,10 @@ def _credential(request: Request) -> str | None:
 async def get_principal(request: Request) -> Principal:
     # The context is read here rather than through ContextDep: one dependency fewer for
     # FastAPI to solve on every authenticated request.
-    credential = _credential(request)
+    known = request.scope.get("state", {}).get("principal")
+    if isinstance(known, Principal):
+        return known  # authenticated by the body guard (api.guard) before routing
+    credential = credential_of(request.headers, request.method)
     if credential is None:
         raise Unauthorized("authentication required")
     principal = await authenticate(ctx=request.app.state.ctx, credential=credential)
@@ -98,27 +115,72 @@ PaginationDep = Annotated[Pagination, Depends(get_pagination)]
 # --- rate limits (token buckets in Redis; see lorebase.ratelimit) ---------------------------
 
 
+async def _limit_caller(ctx: AppContext, principal: Principal, *, name: str, rate: str) -> None:
+    limiter = RateLimiter(ctx.cache)
+    await limiter.enforce(name=name, who=principal.rate_key, rate=rate)
+    if principal.api_key_id is not None:
+        # A key spends its owner's budget too: minting keys must not multiply the limits.
+        await limiter.enforce(name=name, who=f"user:{principal.user_id}", rate=rate)
+
+
 async def limit_query(ctx: ContextDep, principal: PrincipalDep) -> None:
-    """`rate_limit_query` per user or API key (POST /rag/query)."""
-    await enforce_limit(ctx.cache, ctx.settings, bucket="query", who=principal.rate_key)
+    """`rate_limit_query` per user and per API key (POST /rag/query)."""
+    await _limit_caller(ctx, principal, name="query", rate=ctx.settings.rate_limit_query)
 
 
 async def limit_ingest(ctx: ContextDep, principal: PrincipalDep) -> None:
-    """`rate_limit_ingest` per user or API key (/knowledge/*, POST /documents, new versions)."""
-    await enforce_limit(ctx.cache, ctx.settings, bucket="ingest", who=principal.rate_key)
+    """`rate_limit_ingest` per user and per API key (/knowledge/*, POST /documents, versions)."""
+    await _limit_caller(ctx, principal, name="ingest", rate=ctx.settings.rate_limit_ingest)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def limit_auth(request: Request, ctx: ContextDep) -> None:
-    """`rate_limit_auth` per client IP + username (POST /auth/token; the caller is anonymous).
-    Starlette caches the parsed form, so the route reads it again for free."""
+    """POST /auth/token: `rate_limit_auth_ip` per client IP (spraying one password over many
+    usernames) and `rate_limit_auth` per IP + username. Starlette caches the parsed form, so
+    the route reads it again for free. Held in-process while Redis is down."""
     form = await request.form()
     username = form.get("username")
     name = username.strip().lower() if isinstance(username, str) else ""
-    client_ip = request.client.host if request.client else "unknown"
-    await enforce_limit(ctx.cache, ctx.settings, bucket="auth", who=f"{client_ip}|{text_key(name)}")
+    client_ip = _client_ip(request)
+    limiter = RateLimiter(ctx.cache)
+    settings = ctx.settings
+    await limiter.enforce(
+        name="auth-ip", who=client_ip, rate=settings.rate_limit_auth_ip, fallback=True
+    )
+    await limiter.enforce(
+        name="auth",
+        who=f"{client_ip}|{text_key(name)}",
+        rate=settings.rate_limit_auth,
+        fallback=True,
+    )
+
+
+async def limit_register(request: Request, ctx: ContextDep) -> None:
+    """`rate_limit_register` per client IP (POST /auth/register)."""
+    await RateLimiter(ctx.cache).enforce(
+        name="register",
+        who=_client_ip(request),
+        rate=ctx.settings.rate_limit_register,
+        fallback=True,
+    )
+
+
+async def limit_refresh(request: Request, ctx: ContextDep) -> None:
+    """`rate_limit_refresh` per client IP (POST /auth/refresh)."""
+    await RateLimiter(ctx.cache).enforce(
+        name="refresh",
+        who=_client_ip(request),
+        rate=ctx.settings.rate_limit_refresh,
+        fallback=True,
+    )
 
 
 # Use as a parameter (`_limit: QueryRateLimit`) or in `dependencies=[...]` via the functions.
 QueryRateLimit = Annotated[None, Depends(limit_query)]
 IngestRateLimit = Annotated[None, Depends(limit_ingest)]
 AuthRateLimit = Annotated[None, Depends(limit_auth)]
+RegisterRateLimit = Annotated[None, Depends(limit_register)]
+RefreshRateLimit = Annotated[None, Depends(limit_refresh)]

@@ -8,10 +8,12 @@ from http import HTTPStatus
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
-from lorebase.errors import AppError, Problem, ProviderError, invalid_from, problem_from
+from lorebase.errors import AppError, Invalid, Problem, ProviderError, invalid_from, problem_from
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -48,7 +50,17 @@ async def _mapped_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(problem_from(invalid_from(exc.errors())), instance=request.url.path)
+    raw = exc.errors()
+    invalid = invalid_from(raw)
+    for error in raw:
+        if error.get("type") == "json_invalid":
+            # The location is a character offset, not a field: say what is wrong and where.
+            reason = str((error.get("ctx") or {}).get("error", "malformed JSON"))
+            position = error.get("loc", ("body", "?"))[-1]
+            detail = f"the body is not valid JSON: {reason} at character {position}"
+            invalid = Invalid(detail, errors=invalid.errors)
+            break
+    return problem_response(problem_from(invalid), instance=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -60,8 +72,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         title = "Error"
     detail = exc.detail if isinstance(exc.detail, str) else title
     slug = _HTTP_TYPES.get(status, "http-error")
-    problem = Problem(status, slug, title, detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    problem = Problem(status, slug, title, detail, headers)
     return problem_response(problem, instance=request.url.path)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE and route.methods:
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ from lorebase.auth import repository
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.errors import Forbidden, Invalid, NotFound, Unauthorized
+from lorebase.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from lorebase.projects.service import get_project_for
 
 API_KEY_PREFIX = "lb_"
@@ -80,7 +80,13 @@ async def create_api_key(
             ctx.db, principal=principal, project_id=data.project_id, permission=Permission.READ
         )
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    cap = ctx.settings.max_api_keys_per_user
     async with ctx.db.transaction() as conn:
+        if await repository.count_live_api_keys_locked(conn, user_id=principal.user_id) >= cap:
+            raise Conflict(
+                f"you already have {cap} live API keys, the most allowed "
+                "(MAX_API_KEYS_PER_USER); revoke one first"
+            )
         row = await repository.insert_api_key(
             conn,
             user_id=principal.user_id,

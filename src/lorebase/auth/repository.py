@@ -72,6 +72,19 @@ async def revoke_family(conn: Conn, family_id: UUID) -> None:
 API_KEY_COLUMNS = "id, name, prefix, scopes, project_id, expires_at, last_used_at, created_at"
 
 
+async def count_live_api_keys_locked(conn: Conn, *, user_id: UUID) -> int:
+    """The user's unrevoked, unexpired keys; locks the user's row so that concurrent mints
+    are counted one after the other (the cap holds under a burst)."""
+    await conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM api_keys WHERE user_id = %s AND revoked_at IS NULL "
+        "AND (expires_at IS NULL OR expires_at > now())",
+        (user_id,),
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
 async def insert_api_key(
     conn: Conn,
     *,

@@ -14,6 +14,11 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["upload", "text", "crawl", "git"]
 
 
+def clean_tags(tags: list[str]) -> list[str]:
+    """The one tag rule (1-64 characters, duplicates dropped); ValueError otherwise."""
+    return _clean_tags(tags)
+
+
 def _clean_tags(tags: list[str]) -> list[str]:
     cleaned: dict[str, None] = {}
     for tag in tags:

@@ -101,6 +101,7 @@ async def sync_repository(ctx: AppContext, row: dict[str, Any], tracker: Tracker
         max_files=settings.git_max_files,
         timeout_seconds=settings.git_timeout_seconds,
         allow_file=bool(payload.get("allow_file")),
+        allowed_networks=parse_networks(settings.crawl_allow_private_networks),
     )
     await tracker.advance("clone", total=1)
     checkout = await git.checkout_repository(options)

@@ -18,9 +18,10 @@ from pydantic import BaseModel
 
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.errors import Unauthorized, is_expected
+from lorebase.errors import Invalid, Unauthorized, is_expected
 from lorebase.logs import request_id_var
 from lorebase.mcp.problems import tool_problem
+from lorebase.text import REASON, forbidden_paths
 
 log = logging.getLogger("lorebase.mcp")
 
@@ -77,6 +78,18 @@ def _result(payload: dict[str, Any], *, is_error: bool = False) -> CallToolResul
     )
 
 
+def _check_arguments(tool_ctx: Context) -> None:
+    """Tool arguments follow the REST rule: no NUL or non-characters (lorebase.text)."""
+    params = tool_ctx.request_context.params or {}
+    paths = list(forbidden_paths(params.get("arguments")))
+    if paths:
+        names = ", ".join(sorted(".".join(path) for path in paths))
+        raise Invalid(
+            f"invalid arguments: {names} {REASON}",
+            errors=[{"field": ".".join(path), "msg": REASON} for path in paths],
+        )
+
+
 async def invoke(
     tool_ctx: Context, tool: str, run: Callable[[Caller], Awaitable[BaseModel]]
 ) -> CallToolResult:
@@ -89,6 +102,7 @@ async def invoke(
     try:
         resolver = cast(CallerResolver, tool_ctx.request_context.lifespan_context)
         caller = await resolver(tool_ctx)
+        _check_arguments(tool_ctx)
         value = await run(caller)
         return _result(value.model_dump(mode="json"))
     except Exception as exc:

@@ -146,6 +146,22 @@ async def count_children(conn: Conn, *, project_id: UUID) -> int:
     return int(row["n"]) if row else 0
 
 
+async def descendant_ids(conn: Conn, *, project_id: UUID) -> list[UUID]:
+    """Every project below `project_id` (children, their children...)."""
+    cur = await conn.execute(
+        """
+        WITH RECURSIVE tree(id) AS (
+            SELECT id FROM projects WHERE parent_id = %s
+            UNION ALL
+            SELECT p.id FROM projects p JOIN tree t ON p.parent_id = t.id
+        )
+        SELECT id FROM tree
+        """,
+        (project_id,),
+    )
+    return [row["id"] for row in await cur.fetchall()]
+
+
 async def delete_project_tree(conn: Conn, *, project_id: UUID) -> None:
     """Delete the project and all its descendants (children first)."""
     await conn.execute(

@@ -177,11 +177,19 @@ async def delete_project(
         await get_project_for(
             conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
         )
-        children = await repository.count_children(conn, project_id=project_id)
-        if children and not cascade:
-            raise Conflict(
-                f"project has {children} child project(s); delete them first or pass cascade=true"
-            )
+        descendants = await repository.descendant_ids(conn, project_id=project_id)
+        # Counts and names are not given: some children may be invisible to the caller.
+        if descendants and not cascade:
+            raise Conflict("project has child projects; delete them first or pass cascade=true")
+        for child_id in descendants:
+            try:
+                await get_project_for(
+                    conn, principal=principal, project_id=child_id, permission=Permission.MANAGE
+                )
+            except (NotFound, Forbidden):
+                raise Conflict(
+                    "project has child projects you may not delete; nothing was deleted"
+                ) from None
         await repository.delete_project_tree(conn, project_id=project_id)
 
 

@@ -6,7 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from lorebase.api.deps import AuthRateLimit, ContextDep, PrincipalDep
+from lorebase.api.deps import (
+    AuthRateLimit,
+    ContextDep,
+    PrincipalDep,
+    RefreshRateLimit,
+    RegisterRateLimit,
+)
 from lorebase.auth import service
 from lorebase.auth.schemas import RefreshRequest, TokenPair, UserCreate, UserRead
 
@@ -14,7 +20,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=201, response_model=UserRead)
-async def register(ctx: ContextDep, body: UserCreate) -> UserRead:
+async def register(ctx: ContextDep, _limit: RegisterRateLimit, body: UserCreate) -> UserRead:
     return await service.register_user(ctx=ctx, data=body)
 
 
@@ -29,7 +35,7 @@ async def token(
 
 
 @router.post("/refresh", response_model=TokenPair)
-async def refresh(ctx: ContextDep, body: RefreshRequest) -> TokenPair:
+async def refresh(ctx: ContextDep, _limit: RefreshRateLimit, body: RefreshRequest) -> TokenPair:
     return await service.refresh(ctx=ctx, refresh_token=body.refresh_token)
 
 

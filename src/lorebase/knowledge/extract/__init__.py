@@ -7,6 +7,7 @@ from lorebase.knowledge.extract.base import Block, Extracted, ExtractionError, d
 from lorebase.knowledge.extract.code import extract_code
 from lorebase.knowledge.extract.docx import extract_docx
 from lorebase.knowledge.extract.html import extract_html
+from lorebase.knowledge.extract.limits import check_text_size
 from lorebase.knowledge.extract.markdown import extract_markdown
 from lorebase.knowledge.extract.pdf import extract_pdf
 from lorebase.knowledge.extract.structured import extract_csv, extract_json, extract_yaml
@@ -30,6 +31,7 @@ def extract(
         if decoded is None:
             raise ExtractionError("the file is not text in any encoding we recognise")
         text = decoded.replace("\r\n", "\n").replace("\r", "\n")
+    check_text_size(text, what=format.upper() if format == "html" else format)
     if format == "html":
         return extract_html(text)
     if format == "code":

@@ -13,6 +13,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from lorebase.knowledge.extract.base import Extracted, ExtractionError
+from lorebase.knowledge.extract.limits import check_zip
 from lorebase.knowledge.extract.markdown import parse_markdown
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
@@ -44,6 +45,8 @@ def _table_lines(table: Table) -> list[str]:
 
 def docx_to_markdown(data: bytes) -> tuple[str, str | None]:
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            check_zip(archive, what="DOCX")
         document: Any = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         reason = str(exc).strip() or type(exc).__name__

@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from lorebase.knowledge.extract.base import Block, Extracted, ExtractionError, paragraph_blocks
+from lorebase.knowledge.extract.limits import PDF_MAX_OBJECTS, PDF_MAX_PAGES
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -49,6 +50,17 @@ def _clean(page_text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def _check_size(reader: PdfReader) -> None:
+    objects = int(reader.trailer.get("/Size", 0) or 0)
+    if objects > PDF_MAX_OBJECTS:
+        raise ExtractionError(
+            f"the PDF declares {objects:,} objects; the limit is {PDF_MAX_OBJECTS:,}"
+        )
+    pages = len(reader.pages)
+    if pages > PDF_MAX_PAGES:
+        raise ExtractionError(f"the PDF has {pages:,} pages; the limit is {PDF_MAX_PAGES:,}")
+
+
 def extract_pdf(data: bytes) -> Extracted:
     try:
         with warnings.catch_warnings():
@@ -61,6 +73,7 @@ def extract_pdf(data: bytes) -> Extracted:
                     raise ExtractionError(
                         "the PDF is encrypted with a password; upload an unprotected copy"
                     ) from None
+            _check_size(reader)
             pages = [_clean(page.extract_text() or "") for page in reader.pages]
             outline = _outline(reader)
             meta_title = reader.metadata.title if reader.metadata else None

@@ -12,7 +12,6 @@ and re-crawling only re-indexes pages whose content changed.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ import httpx
 
 from lorebase.knowledge.extract.base import decode_text
 from lorebase.knowledge.extract.html import html_to_markdown
+from lorebase.knowledge.extract.limits import gunzip_capped
 from lorebase.knowledge.pipeline import sha256
 from lorebase.knowledge.sources.links import html_links, markdown_links, normalize_url, site_of
 from lorebase.knowledge.sources.netguard import BlockedAddress, IPNetwork, guarded_client
@@ -262,10 +262,11 @@ class Crawler:
                 continue
             body = fetched.body
             if body[:2] == b"\x1f\x8b":
-                try:
-                    body = gzip.decompress(body)[: self.options.max_bytes]
-                except (OSError, EOFError):
+                # Streamed with an output cap: a 1 MB gzip can hold a 1 GB sitemap.
+                unpacked = gunzip_capped(body, max_bytes=self.options.max_bytes)
+                if unpacked is None:
                     continue
+                body = unpacked
             xml = decode_text(body) or ""
             locations = _LOC.findall(xml)
             if "<sitemapindex" in xml[:2000].lower():

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pathspec
 
 from lorebase.knowledge.detect import FileType, UnsupportedFile, detect_file
+from lorebase.knowledge.sources.netguard import BlockedAddress, IPNetwork, resolve_checked
 
 DEFAULT_EXCLUDE = (
     ".git/", "node_modules/", "vendor/", "third_party/", "dist/", "build/", "target/", "out/",
@@ -45,6 +46,8 @@ class GitOptions:
     max_files: int = 5_000
     timeout_seconds: float = 300.0
     allow_file: bool = False
+    # Private networks a repository host may resolve to (CRAWL_ALLOW_PRIVATE_NETWORKS).
+    allowed_networks: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +66,17 @@ class Checkout:
 
 def url_kind(url: str) -> str:
     """`https`, `http`, `ssh` or `file`; raises `GitError` for anything else."""
-    if url.startswith("-"):
+    if url.startswith("-") or "proxycommand" in url.lower():
         raise GitError("not a repository URL")
     if _SCP_LIKE.match(url):
         return "ssh"
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("https", "http", "ssh", "file"):
-        if scheme != "file" and not urlsplit(url).hostname:
+        host = urlsplit(url).hostname
+        if scheme != "file" and not host:
             raise GitError("the repository URL has no host")
+        if host and host.startswith("-"):
+            raise GitError("not a repository URL")  # ssh would read it as an option
         return scheme
     raise GitError("repository URLs must be https://, http://, ssh://, git@host:path or file://")
 
@@ -125,6 +131,15 @@ async def fetch(options: GitOptions, directory: Path) -> str:
     kind = url_kind(options.url)
     if kind == "file" and not options.allow_file:
         raise GitError("file:// repositories are not allowed here (GIT_ALLOW_FILE_URLS)")
+    if options.ref is not None and options.ref.startswith("-"):
+        raise GitError("a ref cannot start with '-'")
+    host = url_host(options.url)
+    if kind != "file" and host:
+        # Checked again now, not only when the job was submitted: DNS may have changed.
+        try:
+            await resolve_checked(host, 22 if kind == "ssh" else 443, options.allowed_networks)
+        except BlockedAddress as exc:
+            raise GitError(str(exc)) from None
     protocols = [
         "-c", "protocol.allow=never",
         "-c", "protocol.https.allow=always",

@@ -48,9 +48,31 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped `::ffff:`, compatible `::a.b.c.d`,
+    NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo), so it is checked as that address."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    value = int(address)
+    if 1 < value < 2**32:  # ::a.b.c.d (:: and ::1 are themselves refused)
+        return ipaddress.IPv4Address(value)
+    if address in _NAT64:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
 def is_allowed(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            address = inner
     if any(address.version == net.version and address in net for net in allowed):
         return True
     if any(address.version == net.version and address in net for net in _ALWAYS_BLOCKED):
@@ -80,9 +102,10 @@ async def resolve_checked(host: str, port: int, allowed: Sequence[IPNetwork] = (
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     refused = [str(address) for address in addresses if not is_allowed(address, allowed)]
     if refused or not addresses:
+        # The resolved address is not quoted: it would map a private network's DNS.
         raise BlockedAddress(
-            f"{host} resolves to a private, loopback or link-local address "
-            f"({', '.join(refused)}); set CRAWL_ALLOW_PRIVATE_NETWORKS to allow it"
+            f"{host} resolves to a private, loopback or link-local address; "
+            "set CRAWL_ALLOW_PRIVATE_NETWORKS to allow it"
         )
     return [str(address) for address in addresses]
 

@@ -1,0 +1,68 @@
+"""Error responses in the OpenAPI document: every operation answers RFC 9457 problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from lorebase.api.problems import PROBLEM_JSON
+
+_ANONYMOUS = ("/auth/register", "/auth/token", "/auth/refresh", "/health", "/metrics")
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_COMMON = {
+    "413": "The body is larger than the route's limit (see README, Limits).",
+    "422": "The request is invalid; `errors` names each field.",
+    "429": "Rate limited; retry after `Retry-After` seconds.",
+    "500": "Unexpected error; quote `request_id`.",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
+
+
+def _document(schema: dict[str, Any]) -> dict[str, Any]:
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in _COMMON.items():
+                existing = responses.get(status, {}).get("description", description)
+                responses[status] = _problem(existing)
+            if not path.endswith(_ANONYMOUS):
+                for status, description in (
+                    ("401", "No valid credential."),
+                    ("404", "Not found, or not visible to the caller."),
+                ):
+                    existing = responses.get(status, {}).get("description", description)
+                    responses[status] = _problem(existing)
+            for status, response in responses.items():
+                if status[0] in "45" and "content" not in response:
+                    responses[status] = _problem(response.get("description", "Error"))
+    return schema
+
+
+def install_problem_docs(app: FastAPI) -> None:
+    """Wrap `app.openapi` so the generated document lists problem responses."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

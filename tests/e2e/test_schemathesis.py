@@ -1,0 +1,55 @@
+"""Schemathesis over the whole OpenAPI document against `lorebase serve` (issue 14): generated
+requests, with a token, must never get a 5xx. The budget is small (a few examples per
+operation, about a minute); raise ST_MAX_EXAMPLES for a longer run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import LorebaseServer
+
+ST = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "st")
+
+
+def test_generated_requests_get_no_server_errors(
+    server_factory: type[LorebaseServer], tmp_path: Path
+) -> None:
+    server = server_factory(
+        env={
+            "RATE_LIMIT_QUERY": "100000/minute",
+            "RATE_LIMIT_INGEST": "100000/minute",
+            "RATE_LIMIT_AUTH": "100000/minute",
+            "RATE_LIMIT_AUTH_IP": "100000/minute",
+            "RATE_LIMIT_REGISTER": "100000/minute",
+            "RATE_LIMIT_REFRESH": "100000/minute",
+        }
+    )
+    server.start()
+    user = {"username": "fuzzer", "password": "a long enough password"}
+    assert httpx.post(f"{server.url}/api/v1/auth/register", json=user).status_code == 201
+    token = httpx.post(f"{server.url}/api/v1/auth/token", data=user).json()["access_token"]
+    result = subprocess.run(
+        [
+            ST,
+            "run",
+            f"{server.url}/api/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            os.environ.get("ST_MAX_EXAMPLES", "3"),
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
