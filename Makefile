@@ -28,14 +28,15 @@ run: install
 	$(BIN)/lorebase serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/black --check src tests bench
+	$(BIN)/ruff check src tests bench clients
+	$(BIN)/black --check src tests bench clients
 	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict clients/python/src
 	$(BIN)/lint-imports
 
 fmt: install
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/black src tests bench
+	$(BIN)/ruff check --fix src tests bench clients
+	$(BIN)/black src tests bench clients
 
 # The browser tests (tests/browser) drive Debian's chromium; as root (CI) it is installed when
 # missing. Without it those tests fail with a message saying so; they never skip.
