@@ -71,6 +71,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "RATE_LIMIT_QUERY": "40/minute",
         "RATE_LIMIT_INGEST": "100000/minute",
         "RATE_LIMIT_AUTH": "100000/minute",
+        "RATE_LIMIT_AUTH_IP": "100000/minute",
+        "RATE_LIMIT_REGISTER": "100000/minute",
+        "RATE_LIMIT_REFRESH": "100000/minute",
         "EMBEDDING_THREADS": "1",
         "LOG_FORMAT": "json",
     }

@@ -37,8 +37,7 @@ from lorebase.knowledge.pipeline import (
 )
 from lorebase.projects.schemas import ProjectCreate
 from lorebase.projects.service import create_project, delete_project, get_project_for
-from lorebase.retrieval import repository
-from lorebase.retrieval.search import SearchMode, search, target_of
+from lorebase.retrieval.search import SearchMode, count_chunks, search, target_of
 
 # (label, search mode, re-rank)
 MODES: dict[str, tuple[SearchMode, bool]] = {
@@ -106,8 +105,7 @@ async def ingest_dataset(
                 progress=NullProgress(),
             )
             doc_of[document_id] = corpus_id
-        async with ctx.db.connection() as conn:
-            chunks = await repository.count_items(conn, project_id=project.id)
+        chunks = await count_chunks(ctx, project_id=project.id)
     except BaseException:
         await delete_project(ctx=ctx, principal=principal, project_id=project.id)
         raise

@@ -369,3 +369,9 @@ def _frequency_memo(ctx: AppContext) -> FrequencyMemo:
     if memo is None:
         memo = ctx.extras["frequency_memo"] = FrequencyMemo(ctx.settings.frequency_memo_entries)
     return memo
+
+
+async def count_chunks(ctx: AppContext, *, project_id: UUID) -> int:
+    """How many chunks the project holds (every embedding model)."""
+    async with ctx.db.connection() as conn:
+        return await repository.count_items(conn, project_id=project_id)
