@@ -23,11 +23,16 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 _COMMON = {
+    "400": "The body could not be parsed (not JSON, not a form, a broken multipart).",
     "413": "The body is larger than the route's limit (see README, Limits).",
     "422": "The request is invalid; `errors` names each field.",
     "429": "Rate limited; retry after `Retry-After` seconds.",
     "500": "Unexpected error; quote `request_id`.",
 }
+
+
+_BAD_LOGIN = "Wrong username or password, or a refresh token that is spent or expired."
+_CONFLICT = "Conflicts with the current state (a taken name, a dependency, a limit)."
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -38,11 +43,17 @@ def _problem(description: str) -> dict[str, Any]:
 def _document(schema: dict[str, Any]) -> dict[str, Any]:
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
     for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for status, description in _COMMON.items():
                 existing = responses.get(status, {}).get("description", description)
                 responses[status] = _problem(existing)
+            if method.upper() in ("POST", "PUT", "DELETE"):
+                existing = responses.get("409", {}).get("description", _CONFLICT)
+                responses["409"] = _problem(existing)
+            if path.endswith(("/auth/token", "/auth/refresh")):
+                existing = responses.get("401", {}).get("description", _BAD_LOGIN)
+                responses["401"] = _problem(existing)
             if not path.endswith(_ANONYMOUS):
                 for status, description in (
                     ("401", "No valid credential."),
