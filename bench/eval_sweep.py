@@ -28,7 +28,7 @@ import snowballstemmer  # type: ignore[import-untyped]
 from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
 
 from lorebase.auth.permissions import Permission
-from lorebase.cli import running_services
+from lorebase.cli.base import running_services
 from lorebase.context import AppContext, open_context
 from lorebase.evaluation.dataset import Dataset, load_dataset
 from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k

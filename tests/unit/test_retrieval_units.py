@@ -21,7 +21,7 @@ from lorebase.retrieval.fulltext import (
     uses_websearch_syntax,
 )
 from lorebase.retrieval.fusion import weighted_rrf
-from lorebase.retrieval.repository import tsquery_term
+from lorebase.retrieval.lexical_repository import tsquery_term
 from lorebase.retrieval.rerank import parse_ranking
 from lorebase.retrieval.schemas import QueryFilters
 

@@ -23,7 +23,7 @@ from lorebase.jobs import JobHandler, RetryLater, WorkerOptions, background_work
 from lorebase.knowledge import repository
 from lorebase.knowledge.extract import ExtractionError
 from lorebase.knowledge.pipeline import JobCancelled, fail_version, index_version
-from lorebase.knowledge.sources import crawl, git
+from lorebase.knowledge.sources import crawl_model, git
 from lorebase.knowledge.sources.netguard import BlockedAddress
 from lorebase.knowledge.sync import sync_repository, sync_site
 from lorebase.providers.base import ProviderError, ProviderUnavailable
@@ -136,7 +136,7 @@ async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
         return
     except (
         ExtractionError,
-        crawl.CrawlError,
+        crawl_model.CrawlError,
         git.GitError,
         BlockedAddress,
         ProviderError,

@@ -13,7 +13,7 @@ from lorebase.documents import indexing as documents
 from lorebase.knowledge import repository
 from lorebase.knowledge.extract import ExtractionError
 from lorebase.knowledge.pipeline import Progress, Source, SourceDocument, upsert_source_document
-from lorebase.knowledge.sources import crawl, git
+from lorebase.knowledge.sources import crawl, crawl_model, git
 from lorebase.knowledge.sources.netguard import parse_networks
 
 
@@ -39,7 +39,7 @@ async def sync_site(ctx: AppContext, row: dict[str, Any], tracker: Tracker) -> d
     """A `crawl` job: every page in scope becomes (or updates) a `web` document."""
     payload = row["payload"]
     settings = ctx.settings
-    options = crawl.CrawlOptions(
+    options = crawl_model.CrawlOptions(
         start_url=payload["url"],
         max_depth=int(payload.get("max_depth") or 0),
         max_pages=int(payload.get("max_pages") or settings.crawl_max_pages),
@@ -55,7 +55,7 @@ async def sync_site(ctx: AppContext, row: dict[str, Any], tracker: Tracker) -> d
     counts = _Counts()
     tags = list(payload.get("tags") or [])
 
-    async def on_page(page: crawl.Page) -> None:
+    async def on_page(page: crawl_model.Page) -> None:
         meta = {"source": page.url, "url": page.url, "title": page.title}
         item = SourceDocument(
             project_id=row["project_id"],

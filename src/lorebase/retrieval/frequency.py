@@ -23,7 +23,7 @@ from uuid import UUID
 
 from lorebase.cache import Cache
 from lorebase.db import Conn
-from lorebase.retrieval import repository
+from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.metrics import TERM_FREQUENCIES
 
 FREQUENCY_CACHE_VERSION = "1"
@@ -178,7 +178,7 @@ async def term_stats(
             sampled = await repository.count_chunks(
                 conn, project_id=corpus.project_id, model=corpus.model, below=below
             )
-        lengths = await repository.sum_lengths(
+        lengths = await lexical_repository.sum_lengths(
             conn, project_id=corpus.project_id, model=corpus.model
         )
         return {_TOTAL: total, _SAMPLED: sampled, _LENGTHS: lengths}
@@ -189,12 +189,12 @@ async def term_stats(
     below = counting.sample_below(total)
     sample = None
     if below is not None and sampled > 0:
-        sample = repository.Sample(
+        sample = lexical_repository.Sample(
             below=below, sampled=sampled, total=total, min_hits=counting.min_hits
         )
 
     async def count(fields: list[str]) -> dict[str, int]:
-        return await repository.count_lexemes(
+        return await lexical_repository.count_lexemes(
             conn, project_id=corpus.project_id, model=corpus.model, lexemes=fields, sample=sample
         )
 

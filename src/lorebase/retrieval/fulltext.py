@@ -20,9 +20,14 @@ from uuid import UUID
 
 from lorebase.cache import Cache
 from lorebase.db import Conn
-from lorebase.retrieval import repository
+from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.frequency import Corpus, FrequencyMemo, term_stats
-from lorebase.retrieval.repository import FulltextOperator, FulltextRank, LexicalQuery, tsquery_term
+from lorebase.retrieval.lexical_repository import (
+    FulltextOperator,
+    FulltextRank,
+    LexicalQuery,
+    tsquery_term,
+)
 
 _WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\s(?:or|OR)\s')
 
@@ -104,7 +109,7 @@ async def search_fulltext(
     tiers in turn until `limit` chunks are found; web-search syntax ranks every match."""
 
     async def ranked(query: LexicalQuery, count: int) -> list[tuple[UUID, float]]:
-        return await repository.fulltext_candidates(
+        return await lexical_repository.fulltext_candidates(
             conn,
             project_id=corpus.project_id,
             model=corpus.model,
@@ -120,7 +125,7 @@ async def search_fulltext(
     weighted = rank in ("idf", "bm25")
     if websearch and not weighted:
         return await ranked(LexicalQuery(match=None, rank=rank), limit)
-    lexemes = await repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
+    lexemes = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
     if not lexemes:
         return []
     stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)

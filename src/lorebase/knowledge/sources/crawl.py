@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -28,8 +25,18 @@ from lorebase.knowledge.extract.base import decode_text
 from lorebase.knowledge.extract.html import html_to_markdown
 from lorebase.knowledge.extract.limits import gunzip_capped
 from lorebase.knowledge.pipeline import sha256
+from lorebase.knowledge.sources.crawl_model import (
+    CrawlError,
+    CrawlOptions,
+    CrawlReport,
+    Fetched,
+    HostGate,
+    Page,
+    decode_body,
+    describe_error,
+)
 from lorebase.knowledge.sources.links import html_links, markdown_links, normalize_url, site_of
-from lorebase.knowledge.sources.netguard import BlockedAddress, IPNetwork, guarded_client
+from lorebase.knowledge.sources.netguard import BlockedAddress, guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -51,87 +58,6 @@ _CONTENT_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CrawlOptions:
-    start_url: str
-    max_depth: int = 0
-    max_pages: int = 100
-    respect_robots_txt: bool = True
-    discover: bool = True
-    delay_seconds: float = 0.25
-    concurrency: int = 4
-    timeout_seconds: float = 15.0
-    max_bytes: int = 25 * 1024 * 1024
-    user_agent: str = "LorebaseBot/0.1"
-    allowed_networks: tuple[IPNetwork, ...] = ()
-
-
-@dataclass(slots=True)
-class Page:
-    url: str  # final URL after redirects, normalized
-    format: str  # html pages arrive here as markdown; pdf keeps its bytes
-    text: str | None
-    data: bytes | None
-    title: str | None
-    content_hash: str
-    depth: int
-    status: int
-    content_type: str
-
-
-@dataclass
-class CrawlReport:
-    pages: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    duplicates: dict[str, str] = field(default_factory=dict)
-
-    def summary(self, limit: int = 50) -> dict[str, Any]:
-        def head(items: dict[str, str]) -> dict[str, str]:
-            return dict(list(items.items())[:limit])
-
-        return {
-            "pages": len(self.pages),
-            "skipped": head(self.skipped),
-            "errors": head(self.errors),
-            "duplicates": head(self.duplicates),
-        }
-
-
-class CrawlError(Exception):
-    """The crawl cannot start (start page unreachable, blocked, or robots.txt says no)."""
-
-
-class _HostGate:
-    """At most `concurrency` requests to one host, started at least `delay` apart."""
-
-    def __init__(self, concurrency: int, delay: float) -> None:
-        self.semaphore = asyncio.Semaphore(concurrency)
-        self.delay = delay
-        self.lock = asyncio.Lock()
-        self.next_start = 0.0
-
-    async def __aenter__(self) -> None:
-        await self.semaphore.acquire()
-        async with self.lock:
-            wait = self.next_start - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self.next_start = time.monotonic() + self.delay
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.semaphore.release()
-
-
-@dataclass
-class _Fetched:
-    url: str
-    status: int
-    content_type: str
-    body: bytes
-    charset: str | None
-
-
 class Crawler:
     def __init__(self, options: CrawlOptions, client: httpx.AsyncClient | None = None) -> None:
         self.options = options
@@ -142,7 +68,7 @@ class Crawler:
         )
         self.site = site_of(options.start_url)
         self.robots: dict[str, RobotFileParser | None] = {}
-        self.gates: dict[str, _HostGate] = {}
+        self.gates: dict[str, HostGate] = {}
         self.delay = options.delay_seconds
         self.report = CrawlReport()
         self.seen: set[str] = set()
@@ -154,18 +80,18 @@ class Crawler:
     def in_scope(self, url: str) -> bool:
         return site_of(url) == self.site
 
-    def _gate(self, url: str) -> _HostGate:
+    def _gate(self, url: str) -> HostGate:
         host = urlsplit(url).netloc
         if host not in self.gates:
-            self.gates[host] = _HostGate(self.options.concurrency, self.delay)
+            self.gates[host] = HostGate(self.options.concurrency, self.delay)
         return self.gates[host]
 
-    async def _get(self, url: str) -> _Fetched:
+    async def _get(self, url: str) -> Fetched:
         """One request, body capped at `max_bytes`; network errors propagate."""
         async with self._gate(url), self.client.stream("GET", url) as response:
             content_type = response.headers.get("content-type", "")
             charset = re.search(r"charset=([\w-]+)", content_type, re.IGNORECASE)
-            fetched = _Fetched(
+            fetched = Fetched(
                 url=url,
                 status=response.status_code,
                 content_type=content_type.split(";")[0].strip().lower(),
@@ -183,7 +109,7 @@ class Crawler:
                 fetched.body = bytes(body)
             return fetched
 
-    async def fetch(self, url: str, *, check_robots: bool = True) -> _Fetched:
+    async def fetch(self, url: str, *, check_robots: bool = True) -> Fetched:
         """GET following redirects hop by hop within the site; raises `_Skip` or network
         errors. The returned `url` is the final one."""
         current = url
@@ -220,7 +146,7 @@ class Crawler:
             return None
         except (httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError) as exc:
             raise CrawlError(
-                f"robots.txt of {origin} could not be fetched: {_describe(exc)}"
+                f"robots.txt of {origin} could not be fetched: {describe_error(exc)}"
             ) from None
         if fetched.status >= 500:
             # RFC 9309: an unreachable robots.txt means "disallow everything".
@@ -277,7 +203,7 @@ class Crawler:
 
     # --- crawling ------------------------------------------------------------------------
 
-    def _page(self, fetched: _Fetched, depth: int) -> tuple[Page | None, list[str]]:
+    def _page(self, fetched: Fetched, depth: int) -> tuple[Page | None, list[str]]:
         kind = _CONTENT_TYPES.get(fetched.content_type)
         if kind is None and fetched.url.endswith((".md", ".txt")):
             kind = "markdown" if fetched.url.endswith(".md") else "text"
@@ -298,7 +224,7 @@ class Crawler:
                 ),
                 [],
             )
-        text = _decode(fetched.body, fetched.charset)
+        text = decode_body(fetched.body, fetched.charset)
         if text is None:
             raise _Skip("the body is not text")
         if kind == "html":
@@ -430,8 +356,8 @@ class Crawler:
             return f"blocked: {exc}"
         except (httpx.HTTPError, httpcore.ConnectError, OSError) as exc:
             if not discovered_file:
-                self.report.errors[url] = _describe(exc)
-            return _describe(exc)
+                self.report.errors[url] = describe_error(exc)
+            return describe_error(exc)
         assert page is not None
         if page.content_hash in self.hashes:
             self.report.duplicates[page.url] = self.hashes[page.content_hash]
@@ -456,19 +382,3 @@ class Crawler:
 
 class _Skip(Exception):
     """This URL is not crawled (out of scope, robots.txt, content type...): not an error."""
-
-
-def _decode(body: bytes, charset: str | None) -> str | None:
-    if charset:
-        try:
-            return body.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return decode_text(body)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException):
-        return "timed out"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

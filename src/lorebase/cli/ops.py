@@ -1,0 +1,283 @@
+"""`lorebase serve`, `worker`, `migrate`, `reembed`, `user create`, `mcp` and `bench`: running and
+operating the service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+import uvicorn
+from pydantic import SecretStr, ValidationError
+
+from lorebase.auth.schemas import UserCreate, UserRead
+from lorebase.auth.service import register_user
+from lorebase.banner import print_banner_when_up
+from lorebase.bench.runner import Options as BenchOptions
+from lorebase.bench.runner import main as run_bench_main
+from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
+from lorebase.cli.base import app, check_configured, fail, running_services, user_app
+from lorebase.context import open_context
+from lorebase.embedding.reembed import ReembedResult, reembed_project
+from lorebase.embedding.shared import shared_local_model
+from lorebase.errors import AppError
+from lorebase.jobs import run_worker
+from lorebase.knowledge.runner import job_handler, worker_options
+from lorebase.logs import configure_logging
+from lorebase.mcp.stdio import run_stdio
+from lorebase.memory import check_redis_budget
+from lorebase.providers.base import ProviderError
+from lorebase.serving import PARENT_ENV
+from lorebase.settings import Settings, get_settings
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal it caught after a graceful shutdown; turning it into
+    # SystemExit lets `running_services` stop the embedded servers instead of dying outright.
+    raise SystemExit(128 + signum)
+
+
+def _export(settings: Settings) -> None:
+    """Hand the resolved URLs to child processes (uvicorn workers)."""
+    for name in ("database_url", "redis_url", "lorebase_secret_key"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[name.upper()] = value.get_secret_value()
+    get_settings.cache_clear()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(
+        1, min=1, help="HTTP worker processes (2+ share one local embedding model)."
+    ),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
+) -> None:
+    """Migrate, start and serve (with a job worker unless --no-worker)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    check_configured(settings)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with running_services(settings) as (resolved, _services):
+        _export(resolved)
+        if not settings.uses_embedded_redis and resolved.redis_url is not None:
+            warning = check_redis_budget(resolved.redis_url.get_secret_value())
+            if warning is not None:
+                typer.secho(f"lorebase: warning: {warning}", err=True, fg=typer.colors.YELLOW)
+        if no_worker:
+            os.environ["LOREBASE_RUN_WORKER"] = "0"
+        # Each worker process sizes its share of the cores (the local embedder's threads).
+        os.environ["LOREBASE_WORKERS"] = str(workers)
+        os.environ[PARENT_ENV] = str(os.getpid())
+        with shared_local_model(resolved, workers=workers) as socket_path:
+            shared = f"; local embedding model loaded once, shared over {socket_path}"
+            logging.getLogger("lorebase.serve").info(
+                "serving http://%s:%d with %d HTTP worker%s%s",
+                host,
+                port,
+                workers,
+                "s" if workers > 1 else "",
+                shared if socket_path else "",
+            )
+            print_banner_when_up(host, port)
+            _run_uvicorn(host=host, port=port, workers=workers)
+
+
+def _run_uvicorn(*, host: str, port: int, workers: int) -> None:
+    uvicorn.run(
+        "lorebase.serving:create_worker_app" if workers > 1 else "lorebase.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        # uvloop + httptools, named so a missing extra fails loudly instead of silently
+        # serving on the slower pure-Python stack.
+        loop="uvloop",
+        http="httptools",
+        # With --workers, uvicorn kills a worker that does not answer its ping within this
+        # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
+        # model warm-up) on a busy 2-core machine, which then restarts workers forever.
+        timeout_worker_healthcheck=60,
+    )
+
+
+async def _reembed(settings: Settings, project_id: uuid.UUID, batch_size: int) -> ReembedResult:
+    async with open_context(settings) as ctx:
+        typer.echo(
+            f"re-embedding project {project_id} with {ctx.embedder.provider}/"
+            f"{ctx.embedder.model_id} ({ctx.embedder.dimension}-d)"
+        )
+        return await reembed_project(
+            db=ctx.db,
+            project_id=project_id,
+            embedder=ctx.embedder,
+            batch_size=batch_size,
+            progress=lambda done, total: typer.echo(f"  {done}/{total} items"),
+        )
+
+
+@app.command()
+def reembed(
+    project: str = typer.Option(..., "--project", help="Project id."),
+    batch_size: int = typer.Option(256, min=1, help="Items per embedding round."),
+) -> None:
+    """Move a project's knowledge to the configured EMBEDDING_PROVIDER/EMBEDDING_MODEL.
+
+    Resumable; the old space keeps serving queries until every item is re-embedded."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        project_id = uuid.UUID(project)
+    except ValueError:
+        fail(f"--project must be a project id (a UUID), got {project!r}")
+        raise  # unreachable
+    check_configured(settings)
+    with running_services(settings) as (resolved, _services):
+        try:
+            result = asyncio.run(_reembed(resolved, project_id, batch_size))
+        except (AppError, ProviderError) as exc:
+            fail(str(exc))
+            raise  # unreachable
+    if not result.switched and not result.embedded:
+        typer.echo(f"project {project_id} is already in {result.to_model}; nothing to do")
+    else:
+        typer.echo(
+            f"project {project_id} moved from {result.from_model} to {result.to_model}: "
+            f"{result.embedded} items embedded, {result.deleted} old items removed"
+        )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    with running_services(settings):
+        typer.echo("database is up to date")
+
+
+async def _create_user(settings: Settings, data: UserCreate, *, admin: bool) -> UserRead:
+    async with open_context(settings) as ctx:
+        return await register_user(ctx=ctx, data=data, is_admin=admin, by_operator=True)
+
+
+@user_app.command("create")
+def user_create(
+    name: str = typer.Argument(..., help="Username (3-64 of A-Z a-z 0-9 _ . -)."),
+    admin: bool = typer.Option(False, "--admin", help="Make a global administrator."),
+) -> None:
+    """Create a user; the password comes from LOREBASE_PASSWORD or is asked for twice."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    password = os.environ.get("LOREBASE_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        data = UserCreate(username=name, password=SecretStr(password))
+    except ValidationError as exc:
+        # Field names and rules only: the input (the password) is never echoed.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(problems)
+        raise  # unreachable
+    with running_services(settings) as (resolved, _services):
+        try:
+            user = asyncio.run(_create_user(resolved, data, admin=admin))
+        except AppError as exc:
+            fail(exc.detail)
+            raise  # unreachable
+    role = "administrator" if user.is_admin else "user"
+    typer.echo(f"created {role} {user.username} ({user.id})")
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
+    if error is not None:
+        fail(error)
+
+
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Tiny sizes, a few seconds per scenario."),
+    workers: int = typer.Option(2, min=1, help="`lorebase serve --workers` for the server."),
+    json_path: Path | None = typer.Option(None, "--json", help="Where to write the report."),
+    scenarios: list[str] = typer.Option(
+        [], "--scenarios", help=f"Run only these (repeatable): {', '.join(BENCH_SCENARIOS)}."
+    ),
+    load_generator: str = typer.Option("auto", help="auto (wrk, else python), wrk or python."),
+    connections: int | None = typer.Option(None, help="Concurrent connections (override)."),
+    duration: float | None = typer.Option(None, help="Seconds per load scenario (override)."),
+    out_dir: Path = typer.Option(Path("bench/out"), help="Run directories and reports go here."),
+    keep_data: bool = typer.Option(False, help="Keep the run's data dir (database) afterwards."),
+    profile: bool = typer.Option(False, help="py-spy one worker during each load (needs py-spy)."),
+    corpus_kb: int | None = typer.Option(None, min=1, help="Ingest at most this much real text."),
+    minutes: float = typer.Option(10.0, min=1.0, help="Length of the soak scenario."),
+    side_by_side: bool = typer.Option(
+        False, help="Issue 13's run: a free fake OpenAI embedder, the 200-file / 2 MB corpus."
+    ),
+) -> None:
+    """Seed a fresh server, load it (wrk), print req/s, latency, errors and memory per scenario."""
+    if load_generator not in ("auto", "wrk", "python"):
+        fail("--load-generator must be auto, wrk or python")
+    names = tuple(name for item in scenarios for name in item.split(",") if name)
+    unknown = [name for name in names if name not in BENCH_SCENARIOS]
+    if unknown:
+        fail(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BENCH_SCENARIOS)}")
+    options = BenchOptions(
+        quick=quick,
+        workers=workers,
+        scenarios=names,
+        json_path=json_path,
+        out_dir=out_dir,
+        generator=load_generator,
+        connections=connections,
+        duration=duration,
+        keep_data=keep_data,
+        profile=profile,
+        corpus_kb=corpus_kb,
+        minutes=minutes,
+        side_by_side=side_by_side,
+    )
+    raise typer.Exit(code=run_bench_main(options))
+
+
+async def _work(settings: Settings, concurrency: int | None) -> None:
+    async with open_context(settings) as ctx:
+        overrides: dict[str, Any] = {"install_signal_handlers": True}
+        if concurrency is not None:
+            overrides["concurrency"] = concurrency
+        await run_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx, **overrides))
+
+
+@app.command()
+def worker(
+    concurrency: int | None = typer.Option(
+        None, min=1, help="Jobs run at once (default from settings)."
+    ),
+) -> None:
+    """Process ingestion jobs (run any number, on any machine, against one DATABASE_URL)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    check_configured(settings)
+    with running_services(settings) as (resolved, _services):
+        asyncio.run(_work(resolved, concurrency))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,255 @@
+"""SQL of the full-text leg: query lexemes, document-frequency counts and the ranked
+candidates (idf, BM25-like or ts_rank), inside the same filters as the vector leg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import sql
+
+from lorebase.db import Conn
+from lorebase.retrieval.repository import Filters
+
+FulltextOperator = Literal["or", "and"]
+FulltextRank = Literal["bm25", "idf", "rank", "rank_cd"]
+# ts_rank(tsv, one lexeme, 0) of a chunk holding it tf times is 0.1 * H / 1.645, where
+# H = sum(1/j^2, j=1..tf) (PostgreSQL's calc_rank_or, default weights); pi^2/6 - H is close to
+# 1 / (tf + 0.5), so tf comes back from the rank without reading the positions.
+_TF_SCALE = 16.4493406685
+_PI2_6 = 1.6449340668
+_TERM_FREQUENCY = (
+    "(CASE WHEN {r} > 0 THEN 1 / greatest({pi2_6} - {r} * {scale}, 0.004) - 0.5 ELSE 0 END)"
+)
+
+
+def tsquery_term(lexeme: str) -> str:
+    """A lexeme as tsquery input: quoted, so it is taken as it is (it is already normalised)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def query_lexemes(conn: Conn, *, ts_config: str, text: str) -> list[str]:
+    """The distinct lexemes of `text` under the text-search configuration (stopwords gone)."""
+    cur = await conn.execute(
+        "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)) AS lexemes", (ts_config, text)
+    )
+    row = await cur.fetchone()
+    return list(row["lexemes"]) if row else []
+
+
+async def sum_lengths(conn: Conn, *, project_id: UUID, model: str) -> int:
+    """The lexemes of the project's chunks of `model`, summed (BM25's average length)."""
+    cur = await conn.execute(
+        "SELECT coalesce(sum(length(tsv)), 0) AS n FROM knowledge_items "
+        "WHERE project_id = %s AND embedding_model = %s",
+        (project_id, model),
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The project's chunks with an id below `below`: `sampled` of its `total` chunks. A
+    lexeme found in at least `min_hits` of them is estimated from them, not counted."""
+
+    below: UUID
+    sampled: int
+    total: int
+    min_hits: int
+
+
+_EXACT_COUNT = """(
+    SELECT count(*) FROM knowledge_items k
+    WHERE k.project_id = %(project_id)s AND k.embedding_model = %(model)s
+      AND k.tsv @@ t.term::tsquery
+)"""
+
+
+async def count_lexemes(
+    conn: Conn, *, project_id: UUID, model: str, lexemes: list[str], sample: Sample | None
+) -> dict[str, int]:
+    """How many of the project's chunks of `model` contain each lexeme, through the GIN index
+    on `tsv`: counted exactly, or with `sample`, estimated from the sample for the common ones
+    (counting those would read most of the project)."""
+    if not lexemes:
+        return {}
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "model": model,
+        "lexemes": lexemes,
+        "terms": [tsquery_term(lexeme) for lexeme in lexemes],
+    }
+    if sample is None:
+        query = f"""
+            SELECT t.lexeme, 0 AS hits, {_EXACT_COUNT} AS exact
+            FROM unnest(%(lexemes)s::text[], %(terms)s::text[]) AS t(lexeme, term)"""
+    else:
+        values.update(below=sample.below, min_hits=sample.min_hits)
+        # The exact count runs only for lexemes too rare in the sample to estimate.
+        query = f"""
+            SELECT t.lexeme, s.hits,
+                   CASE WHEN s.hits < %(min_hits)s THEN {_EXACT_COUNT} END AS exact
+            FROM unnest(%(lexemes)s::text[], %(terms)s::text[]) AS t(lexeme, term)
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS hits FROM knowledge_items k
+                WHERE k.project_id = %(project_id)s AND k.embedding_model = %(model)s
+                  AND k.tsv @@ t.term::tsquery AND k.id < %(below)s
+            ) s"""
+    cur = await conn.execute(query, values)
+    frequencies: dict[str, int] = {}
+    for row in await cur.fetchall():
+        exact = row["exact"]
+        if exact is None and sample is not None:
+            frequencies[row["lexeme"]] = round(row["hits"] * sample.total / sample.sampled)
+        else:
+            frequencies[row["lexeme"]] = int(exact)
+    return frequencies
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    """One full-text candidate query. `match` selects the chunks (tsquery text; None means
+    `websearch_to_tsquery` of the query text), `exclude` drops chunks an earlier query ranked.
+    Ranking: `idf` sums idf * ts_rank over `terms` ((tsquery term, idf) pairs); `rank` and
+    `rank_cd` score against `rank_query` (tsquery text; None: the web-search query). With
+    `cap`, only the first `cap` matching chunks found are ranked. `bm25` is `idf` with BM25's
+    saturation (`k1`) and length normalisation (`b`, lexemes per chunk against `avg_length`)."""
+
+    match: str | None
+    rank: FulltextRank
+    terms: list[tuple[str, float]] = field(default_factory=list)
+    avg_length: float = 1.0
+    k1: float = 1.2
+    b: float = 0.75
+    rank_query: str | None = None
+    exclude: str | None = None
+    cap: int | None = None
+
+
+_WEBSEARCH = sql.SQL("websearch_to_tsquery(%(ts_config)s::regconfig, %(query_text)s)")
+
+
+def _tsquery(param: str | None, name: str) -> sql.Composable:
+    if param is None:
+        return _WEBSEARCH
+    return sql.SQL("{}::tsquery").format(sql.Placeholder(name))
+
+
+def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Composed:
+    """The ranked candidates of one lexical query, best first; filters applied inside."""
+    # ts_rank normalisation 1 divides by 1 + log(length): long chunks do not win on length.
+    rank_fn: sql.Composable
+    lateral: sql.Composable = sql.SQL("")
+    if query.rank == "bm25":
+        # BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in distinct
+        # lexemes (length() reads the tsvector's header only).
+        norm = sql.SQL(
+            "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * length(c.tsv)"
+            " / %(avg_length)s::float8))"
+        )
+        rank_fn = sql.SQL(" + ").join(
+            sql.SQL("{w}::float8 * (%(k1)s::float8 + 1) * ({s}) / (({s}) + {norm})").format(
+                w=sql.Placeholder(f"w_{i}"),
+                s=sql.SQL(_TERM_FREQUENCY).format(
+                    r=sql.Identifier("r", f"r_{i}"),
+                    pi2_6=sql.Literal(_PI2_6),
+                    scale=sql.Literal(_TF_SCALE),
+                ),
+                norm=norm,
+            )
+            for i in range(len(query.terms))
+        )
+        if not query.terms:
+            rank_fn = sql.SQL("0::float8")
+        else:
+            # Each lexeme's ts_rank once per chunk (the score reads it three times; OFFSET 0
+            # keeps the planner from inlining the subquery).
+            lateral = sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) r").format(
+                sql.SQL(", ").join(
+                    sql.SQL("ts_rank(c.tsv, {}::tsquery, 0) AS {}").format(
+                        sql.Placeholder(f"t_{i}"), sql.Identifier(f"r_{i}")
+                    )
+                    for i in range(len(query.terms))
+                )
+            )
+    elif query.rank == "idf":
+        # A BM25-like score: a rare identifier outweighs common words. ts_rank of a lexeme a
+        # chunk lacks is 0, so the sum needs no per-lexeme match test.
+        rank_fn = sql.SQL(" + ").join(
+            sql.SQL("{w}::float8 * ts_rank(c.tsv, {t}::tsquery, 1)").format(
+                w=sql.Placeholder(f"w_{i}"), t=sql.Placeholder(f"t_{i}")
+            )
+            for i in range(len(query.terms))
+        )
+        if not query.terms:
+            rank_fn = sql.SQL("0::float8")
+    else:
+        function = sql.SQL("ts_rank_cd" if query.rank == "rank_cd" else "ts_rank")
+        rank_fn = sql.SQL("{}(c.tsv, {}, 1)").format(
+            function, _tsquery(query.rank_query, "rank_query")
+        )
+    exclude: sql.Composable = sql.SQL("")
+    if query.exclude is not None:
+        exclude = sql.SQL(" AND NOT ki.tsv @@ %(exclude)s::tsquery")
+    # OFFSET 0 keeps the subquery from being flattened, so `tsv || ''` below runs once per
+    # chunk: it detoasts the vector once, where each ts_rank would fetch a TOASTed one again.
+    cap: sql.Composable = sql.SQL(" OFFSET 0")
+    if query.cap is not None:
+        cap = sql.SQL(" LIMIT %(cap)s")
+    return sql.SQL("""
+        SELECT c.id, {rank_fn} AS rank
+        FROM (
+            SELECT ki.id, ki.tsv || ''::tsvector AS tsv
+            FROM knowledge_items ki {join}
+            WHERE ki.project_id = %(project_id)s
+              AND ki.embedding_model = %(model)s
+              AND ki.tsv @@ {match}{exclude}{filters}{cap}
+        ) c{lateral}
+        ORDER BY rank DESC, c.id
+        LIMIT %(limit)s
+        """).format(
+        rank_fn=rank_fn,
+        lateral=lateral,
+        join=filters.join,
+        match=_tsquery(query.match, "match"),
+        exclude=exclude,
+        filters=filters.clauses,
+        cap=cap,
+    )
+
+
+async def fulltext_candidates(
+    conn: Conn,
+    *,
+    project_id: UUID,
+    model: str,
+    ts_config: str,
+    query_text: str,
+    query: LexicalQuery,
+    limit: int,
+    filters: Filters,
+    params: dict[str, Any],
+) -> list[tuple[UUID, float]]:
+    """(id, text-search rank), best first, through the GIN index on `tsv`."""
+    values = dict(
+        params,
+        project_id=project_id,
+        model=model,
+        ts_config=ts_config,
+        query_text=query_text,
+        match=query.match,
+        rank_query=query.rank_query,
+        exclude=query.exclude,
+        cap=query.cap,
+        limit=limit,
+        avg_length=max(query.avg_length, 1.0),
+        k1=query.k1,
+        b=query.b,
+    )
+    for i, (term, idf) in enumerate(query.terms):
+        values[f"t_{i}"] = term
+        values[f"w_{i}"] = idf
+    cur = await conn.execute(fulltext_candidates_sql(query, filters), values)
+    return [(row["id"], float(row["rank"])) for row in await cur.fetchall()]
