@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
-    fulltext_rank: Literal["bm25", "idf", "rank", "rank_cd"] = "bm25"
+    fulltext_rank: Literal["bm25", "idf", "rank", "rank_cd"] = "idf"
     # An OR query ranks the chunks holding its rarest lexemes, taken while their summed
     # document frequencies stay within this many chunks (more only if too few match). The
     # leg's cost grows with it; a project with no more chunks than this is never pruned.
