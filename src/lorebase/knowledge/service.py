@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from lorebase.auth.permissions import Permission
@@ -9,7 +10,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.documents.schemas import DocumentRead
 from lorebase.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
-from lorebase.knowledge import repository
+from lorebase.knowledge import repository, sources_repository
 from lorebase.knowledge.detect import UnsupportedFile
 from lorebase.knowledge.enqueue import create_job
 from lorebase.knowledge.pipeline import fail_version
@@ -184,15 +185,14 @@ async def submit_crawl(*, ctx: AppContext, principal: Principal, data: CrawlCrea
     payload = data.model_dump(mode="json", exclude={"project_id"})
     payload["url"] = url
     payload["max_pages"] = data.max_pages or ctx.settings.crawl_max_pages
-    async with ctx.db.transaction() as conn:
-        row = await create_job(
-            conn,
-            project_id=data.project_id,
-            kind="crawl",
-            payload=payload,
-            created_by=principal.user_id,
-        )
-    return JobAccepted(job_id=row["id"], status=row["status"])
+    return await _submit_source(
+        ctx,
+        principal=principal,
+        project_id=data.project_id,
+        kind="crawl",
+        uri=url,
+        payload=payload,
+    )
 
 
 async def submit_git(*, ctx: AppContext, principal: Principal, data: GitCreate) -> JobAccepted:
@@ -214,14 +214,45 @@ async def submit_git(*, ctx: AppContext, principal: Principal, data: GitCreate) 
         await _check_destination(ctx, url=f"https://{host}/", field="url")
     payload = data.model_dump(mode="json", exclude={"project_id"})
     payload["allow_file"] = kind == "file"
+    uri = data.url if data.ref is None else f"{data.url}#{data.ref}"
+    return await _submit_source(
+        ctx,
+        principal=principal,
+        project_id=data.project_id,
+        kind="git",
+        uri=uri,
+        payload=payload,
+    )
+
+
+async def _submit_source(
+    ctx: AppContext,
+    *,
+    principal: Principal,
+    project_id: UUID,
+    kind: str,
+    uri: str,
+    payload: dict[str, Any],
+) -> JobAccepted:
+    """Register (or update) the project's source for `uri` and queue its sync, in one
+    transaction: the job's payload names the source, so a re-sync can be incremental."""
     async with ctx.db.transaction() as conn:
-        row = await create_job(
+        source = await sources_repository.upsert_source(
             conn,
-            project_id=data.project_id,
-            kind="git",
-            payload=payload,
+            project_id=project_id,
+            kind=kind,
+            uri=uri,
+            settings=payload,
             created_by=principal.user_id,
         )
+        row = await create_job(
+            conn,
+            project_id=project_id,
+            kind=kind,
+            payload={**payload, "source_id": str(source["id"])},
+            created_by=principal.user_id,
+        )
+        await sources_repository.mark_queued(conn, source_id=source["id"], job_id=row["id"])
     return JobAccepted(job_id=row["id"], status=row["status"])
 
 
