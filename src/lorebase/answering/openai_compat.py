@@ -142,6 +142,8 @@ def _citations(
     by_id = {r.id: (number, r) for number, r in enumerate(results, start=1)}
     out: list[CitationOut] = []
     for citation in citations:
+        if citation.result_id not in by_id:  # cannot happen: citations point into the results
+            continue
         number, result = by_id[citation.result_id]
         out.append(
             CitationOut(
