@@ -19,6 +19,7 @@ CONDENSE_INSTRUCTIONS = (
     "Reply with the question only."
 )
 MAX_TRANSCRIPT_CHARS = 6000  # the most recent turns, newest kept
+MAX_TURN_CHARS = 2000  # a long turn is cut, so the latest one always fits
 MAX_QUESTION_CHARS = 4000
 CONDENSE_MAX_TOKENS = 200
 _MARKER = re.compile(r"\[\d{1,3}\]")
@@ -36,7 +37,8 @@ def _transcript(turns: Sequence[tuple[str, str]]) -> str:
     lines: list[str] = []
     used = 0
     for role, text in reversed(turns):
-        line = f"{'User' if role == 'user' else 'Assistant'}: {_MARKER.sub('', text).strip()}"
+        said = _MARKER.sub("", text).strip()[:MAX_TURN_CHARS]
+        line = f"{'User' if role == 'user' else 'Assistant'}: {said}"
         if used + len(line) > MAX_TRANSCRIPT_CHARS:
             break
         lines.append(line)
