@@ -6,7 +6,9 @@ search (`retrieval.search`: text and vector legs, fuse, hydrate, rerank) → ans
 The JSON entry points drain that generator and keep its last step; the stream sends every step
 as an event; so the two cannot drift apart. Only the answer step differs: the stream asks the
 chat model for deltas, JSON for one completion (a chat model that fails degrades JSON to
-results only, while a stream that has started can only end with an `error` event)."""
+results only, unless `AnswerOptions.strict` asks for the error; a stream that has started can
+only end with an `error` event). The OpenAI-compatible endpoint (`answering.openai_compat`)
+runs its queries through here too."""
 
 from __future__ import annotations
 
