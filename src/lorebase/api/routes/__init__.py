@@ -13,6 +13,7 @@ from lorebase.api.routes import (
     knowledge,
     projects,
     rag,
+    sources,
     tasks,
 )
 
@@ -20,6 +21,17 @@ API_PREFIX = "/api/v1"
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (health, auth, api_keys, projects, tasks, documents, knowledge, jobs, rag):
+    for module in (
+        health,
+        auth,
+        api_keys,
+        projects,
+        tasks,
+        documents,
+        knowledge,
+        sources,
+        jobs,
+        rag,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.metrics_router)
