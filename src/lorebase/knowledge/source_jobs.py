@@ -86,6 +86,7 @@ async def queue_due_syncs(ctx: AppContext, *, limit: int = DUE_PER_TICK) -> int:
         due = await sources_repository.claim_due(conn, limit=limit)
         for source in due:
             await queue_sync(conn, source=source, created_by=source["created_by"])
+            await sources_repository.push_next_sync(conn, source_id=source["id"])
     if due:
         log.info("queued scheduled source syncs", extra={"count": len(due)})
     return len(due)

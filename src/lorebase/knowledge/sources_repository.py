@@ -197,6 +197,18 @@ async def record_delete_failed(conn: Conn, *, source_id: UUID, error: str) -> No
     )
 
 
+async def push_next_sync(conn: Conn, *, source_id: UUID) -> None:
+    """A claimed source's next sync moves one interval ahead (its job's end sets it again): a
+    tick that waited for the row lock sees it no longer due."""
+    await conn.execute(
+        """
+        UPDATE sources SET next_sync_at = now() + make_interval(secs => sync_interval_seconds)
+        WHERE id = %s AND sync_interval_seconds IS NOT NULL
+        """,
+        (source_id,),
+    )
+
+
 async def claim_due(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
     """Sources whose next sync is due and that have no job under way, row-locked; a source
     another worker is claiming is skipped (SKIP LOCKED), so no sync is queued twice."""
