@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import socket
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from psycopg_pool import PoolTimeout
 
 from lorebase.context import AppContext
 from lorebase.db import Database
@@ -179,7 +181,7 @@ async def test_a_scheduled_source_syncs_on_its_own_once_at_a_time_across_restart
     jobs = await sync_jobs(fast_ctx, source_id)
     assert all(job["status"] in ("succeeded", "queued") for job in jobs), jobs
     finished = [job for job in jobs if job["status"] == "succeeded"]
-    for before, after in zip(finished, finished[1:], strict=False):
+    for before, after in itertools.pairwise(finished):
         # Never two at once: each sync was queued after the previous one had finished.
         assert after["created_at"] >= before["finished_at"], (before, after)
     source = (await http.get(f"{API}/sources/{source_id}", headers=user.headers)).json()
@@ -198,7 +200,7 @@ async def test_a_tick_while_the_database_is_down_is_logged_and_the_next_one_runs
     await dead.pool.open(wait=False)
     try:
         down = dataclasses.replace(fast_ctx, db=dead)
-        with pytest.raises(Exception):  # noqa: B017 - whatever the pool raises
+        with pytest.raises(PoolTimeout):
             await queue_due_syncs(down)
         app = build_worker_app(job_handler(down), periodic_tasks(down))
         tick = app.tasks["lorebase.periodic.sources"]
