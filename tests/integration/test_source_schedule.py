@@ -23,10 +23,10 @@ from lorebase.db import Database
 from lorebase.jobs import PERIODIC_QUEUE, background_worker, build_worker_app
 from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
 from lorebase.knowledge.source_jobs import queue_due_syncs
-from lorebase.main import create_app
 from tests.factories import TestUser, create_project, register_user
 from tests.ingestion import drain
 from tests.loopback_site import LoopbackSite
+from tests.sourcing import api_client, loopback_ctx
 
 API = "/api/v1"
 INTERVAL = 1
@@ -35,25 +35,13 @@ INTERVAL = 1
 @pytest.fixture(scope="module")
 def fast_ctx(ctx: AppContext) -> AppContext:
     """Sources may sync every second and workers look for due ones every second."""
-    settings = ctx.settings.model_copy(
-        update={
-            "crawl_allow_private_networks": ["127.0.0.0/8"],
-            "crawl_timeout_seconds": 2.0,
-            "crawl_delay_seconds": 0.0,
-            "source_min_sync_interval_seconds": INTERVAL,
-            "source_schedule_seconds": 1,
-        }
-    )
-    return dataclasses.replace(ctx, settings=settings)
+    return loopback_ctx(ctx, source_min_sync_interval_seconds=INTERVAL, source_schedule_seconds=1)
 
 
 @pytest.fixture(scope="module")
 async def http(fast_ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(context=fast_ctx)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with api_client(fast_ctx) as client:
+        yield client
 
 
 @pytest.fixture
