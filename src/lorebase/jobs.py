@@ -73,10 +73,12 @@ class Periodic:
 
     @property
     def cron(self) -> str:
-        # Under a minute: a seconds field (croniter's sixth); else every n minutes.
+        # Under a minute: a seconds field (croniter's sixth); else every n whole minutes, at
+        # most hourly.
         if self.seconds < 60:
             return f"* * * * * */{self.seconds}"
-        return f"*/{min(59, self.seconds // 60)} * * * *"
+        minutes = self.seconds // 60
+        return "0 * * * *" if minutes >= 60 else f"*/{minutes} * * * *"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from psycopg_pool import PoolTimeout
 
 from lorebase.context import AppContext
 from lorebase.db import Database
-from lorebase.jobs import PERIODIC_QUEUE, background_worker, build_worker_app
+from lorebase.jobs import PERIODIC_QUEUE, Periodic, background_worker, build_worker_app
 from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
 from lorebase.knowledge.source_jobs import queue_due_syncs
 from tests.factories import TestUser, create_project, register_user
@@ -117,6 +117,8 @@ def test_long_running_workers_register_the_periodic_task(fast_ctx: AppContext) -
         fast_ctx, settings=fast_ctx.settings.model_copy(update={"source_schedule_seconds": 60})
     )
     assert periodic_tasks(hourly)[0].cron == "*/1 * * * *"
+    assert Periodic("x", 150, periodic_tasks(hourly)[0].run).cron == "*/2 * * * *"
+    assert Periodic("x", 3600, periodic_tasks(hourly)[0].run).cron == "0 * * * *"
     # One-shot workers (tests, `lorebase ingest --wait`) run no schedule.
     assert build_worker_app(handler).periodic_registry.periodic_tasks == {}
 
