@@ -49,6 +49,11 @@ OPERATIONS = {
     ("GET", "/api/v1/jobs"): "list_jobs",
     ("GET", "/api/v1/jobs/{job_id}"): "get_job",
     ("POST", "/api/v1/jobs/{job_id}/cancel"): "cancel_job",
+    ("GET", "/api/v1/projects/{project_id}/sources"): "list_sources",
+    ("GET", "/api/v1/sources/{source_id}"): "get_source",
+    ("POST", "/api/v1/sources/{source_id}/sync"): "sync_source",
+    ("PUT", "/api/v1/sources/{source_id}"): "update_source",
+    ("DELETE", "/api/v1/sources/{source_id}"): "delete_source",
     ("POST", "/api/v1/rag/query"): "query",
 }
 # Served but deliberately not in lorebase-client: the official `openai` SDK is their client

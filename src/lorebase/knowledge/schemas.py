@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lorebase.documents.schemas import DocumentRead
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobKind = Literal["upload", "text", "crawl", "git"]
+JobKind = Literal["upload", "text", "crawl", "git", "source_delete"]
 
 
 def clean_tags(tags: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from lorebase.api.routes import (
     openai_compat,
     projects,
     rag,
+    sources,
     tasks,
 )
 
@@ -21,7 +22,18 @@ API_PREFIX = "/api/v1"
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (health, auth, api_keys, projects, tasks, documents, knowledge, jobs, rag):
+    for module in (
+        health,
+        auth,
+        api_keys,
+        projects,
+        tasks,
+        documents,
+        knowledge,
+        sources,
+        jobs,
+        rag,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.metrics_router)
     app.include_router(openai_compat.router)  # at /openai/v1, where OpenAI clients look

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
 from lorebase.knowledge import service
-from lorebase.knowledge.schemas import JobRead, JobStatus
+from lorebase.knowledge.schemas import JobKind, JobRead, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -18,14 +18,18 @@ async def list_jobs(
     ctx: ContextDep,
     principal: PrincipalDep,
     page: PaginationDep,
-    project_id: UUID,
+    project_id: UUID | None = None,
     status: JobStatus | None = None,
+    kind: JobKind | None = None,
 ) -> Page[JobRead]:
+    """Jobs, newest first: one project's, or (without `project_id`) those of every project
+    the caller can read."""
     items, total = await service.list_jobs(
         ctx=ctx,
         principal=principal,
         project_id=project_id,
         status=status,
+        kind=kind,
         skip=page.skip,
         limit=page.limit,
     )
