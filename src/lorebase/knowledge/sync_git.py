@@ -51,17 +51,20 @@ def selection_of(options: git.GitOptions) -> str:
 
 async def previous_commit(
     ctx: AppContext, source_id: UUID | None, options: git.GitOptions
-) -> str | None:
-    """The commit the last sync of this source stored, when it selected files the same way."""
+) -> tuple[str | None, str | None]:
+    """The commit the last sync of this source stored, when it selected files the same way;
+    else None and why every file is read."""
     if source_id is None:
-        return None
+        return None, "no source"
     async with ctx.db.connection() as conn:
         source = await sources_repository.get_source(conn, source_id=source_id)
     state = (source or {}).get("state") or {}
-    if state.get("selection") != selection_of(options):
-        return None
     commit = state.get("commit")
-    return commit if isinstance(commit, str) else None
+    if not isinstance(commit, str):
+        return None, "first sync"
+    if state.get("selection") != selection_of(options):
+        return None, "the file selection changed"
+    return commit, None
 
 
 async def sync_repository(ctx: AppContext, row: dict[str, Any], tracker: Tracker) -> dict[str, Any]:
@@ -79,14 +82,13 @@ async def sync_repository(ctx: AppContext, row: dict[str, Any], tracker: Tracker
     cache = None
     if source_id is not None:
         cache = git.cache_directory(ctx.settings.lorebase_data_dir, str(source_id))
+    previous, why = await previous_commit(ctx, source_id, options)
     await tracker.advance("clone", total=1)
     checkout = await git.checkout_repository(
-        options,
-        cache=cache,
-        previous=await previous_commit(ctx, source_id, options),
-        indexed=indexed,
+        options, cache=cache, previous=previous, indexed=indexed
     )
     await tracker.advance("clone", done=1)
+    checkout.full_reason = why or checkout.full_reason
     counts = Counts()
     counts.add("unchanged", len(checkout.kept))
     await _index_files(ctx, row, options, checkout, source_id, counts, tracker)
