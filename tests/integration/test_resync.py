@@ -83,6 +83,20 @@ async def search(
     return {result["document_name"] for result in response.json()["results"]}
 
 
+async def assert_listed_as_retired(
+    client: httpx.AsyncClient, user: TestUser, project: dict[str, Any], gone: dict[str, Any]
+) -> None:
+    """The document list filters on `retired`; the document keeps its versions."""
+    versions = await client.get(f"/api/v1/documents/{gone['id']}/versions", headers=user.headers)
+    assert [v["version"] for v in versions.json()["items"]] == ["1.0.0"], "history is kept"
+    retired = await client.get(
+        "/api/v1/documents",
+        params={"project_id": project["id"], "status": "retired"},
+        headers=user.headers,
+    )
+    assert [doc["id"] for doc in retired.json()["items"]] == [gone["id"]]
+
+
 async def resync(
     client: httpx.AsyncClient,
     ctx: AppContext,
@@ -144,14 +158,7 @@ async def test_resync_versions_the_changed_page_retires_the_gone_one_and_skips_t
     assert gone["status"] == "retired"
     assert await chunks_of(resync_ctx, gone["id"]) == []
     assert "Gone" not in await search(http, user, project, "medlars eaten bletted")
-    versions = await http.get(f"/api/v1/documents/{gone['id']}/versions", headers=user.headers)
-    assert [v["version"] for v in versions.json()["items"]] == ["1.0.0"], "history is kept"
-    retired = await http.get(
-        "/api/v1/documents",
-        params={"project_id": project["id"], "status": "retired"},
-        headers=user.headers,
-    )
-    assert [doc["id"] for doc in retired.json()["items"]] == [gone["id"]]
+    await assert_listed_as_retired(http, user, project, gone)
     assert {doc["status"] for uri, doc in docs.items() if uri != gone["source_uri"]} == {"ready"}
 
     site.routes["/gone"] = Route(html("Gone", "Medlars are eaten bletted."))

@@ -231,18 +231,7 @@ class Crawler:
         start = normalize_url(options.start_url)
         if start is None:
             raise CrawlError("the start URL must be an absolute http(s) URL")
-        parts = urlsplit(start)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self.seen.add(start)
-        queue.put_nowait((start, 0))
-        if not await self.allowed_by_robots(start):
-            raise CrawlError("robots.txt disallows the start page")
-        if options.discover and options.max_depth > 0:
-            for extra in await self._discover(origin):
-                if extra not in self.seen:
-                    self.seen.add(extra)
-                    queue.put_nowait((extra, 1))
+        queue = await self._seed(start)
         done = 0
         start_failure: str | None = None
         fatal: BaseException | None = None
@@ -285,6 +274,21 @@ class Crawler:
         if not self.report.pages and start_failure:
             raise CrawlError(f"the start page could not be crawled: {start_failure}")
         return self.report
+
+    async def _seed(self, start: str) -> asyncio.Queue[tuple[str, int]]:
+        """The queue to crawl: the start page, then what sitemap.xml and llms.txt list."""
+        parts = urlsplit(start)
+        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self.seen.add(start)
+        queue.put_nowait((start, 0))
+        if not await self.allowed_by_robots(start):
+            raise CrawlError("robots.txt disallows the start page")
+        if self.options.discover and self.options.max_depth > 0:
+            for extra in await self._discover(f"{parts.scheme}://{parts.netloc}"):
+                if extra not in self.seen:
+                    self.seen.add(extra)
+                    queue.put_nowait((extra, 1))
+        return queue
 
     async def _discover(self, origin: str) -> list[str]:
         urls: list[str] = []
