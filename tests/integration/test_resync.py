@@ -242,3 +242,29 @@ def test_route_validators_are_sent_back(site: LoopbackSite) -> None:
     assert dated.status_code == 304
     plain = httpx.get(site.base + "/", headers={"If-None-Match": '"keep-1"'})
     assert plain.status_code == 200, "a route without validators always answers in full"
+
+
+async def test_a_sitemap_that_fails_for_now_retires_none_of_its_pages(
+    http: httpx.AsyncClient,
+    resync_ctx: AppContext,
+    counted: tuple[AppContext, CountingEmbedder],
+    site: LoopbackSite,
+) -> None:
+    embedder = counted[1]
+    user = await register_user(http)
+    project = await create_project(http, user.headers)
+    body = {"project_id": project["id"], "url": site.base + "/", "max_depth": 1}
+    listed = "<?xml version='1.0'?><urlset><url><loc>{base}/listed</loc></url></urlset>"
+    site.routes["/sitemap.xml"] = Route(listed, content_type="application/xml")
+    site.routes["/listed"] = Route(html("Listed", "Only the sitemap lists this page."))
+    await resync(http, resync_ctx, user, body, embedder)
+    assert (await documents(http, user, project))[f"{site.base}/listed"]["status"] == "ready"
+
+    site.routes["/sitemap.xml"] = Route("busy", status=503)
+    busy = await resync(http, resync_ctx, user, body, embedder)
+    assert busy["counts"]["retired"] == 0
+    empty = "<?xml version='1.0'?><urlset></urlset>"
+    site.routes["/sitemap.xml"] = Route(empty, content_type="application/xml")
+    dropped = await resync(http, resync_ctx, user, body, embedder)
+    assert dropped["counts"]["retired"] == 1
+    assert (await documents(http, user, project))[f"{site.base}/listed"]["status"] == "retired"

@@ -200,8 +200,12 @@ class Crawler:
             visited.add(sitemap)
             try:
                 fetched = await self.fetch(sitemap)
-            except (SkipUrl, httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError):
+            except (SkipUrl, BlockedAddress):
                 continue
+            except (httpx.HTTPError, httpcore.ConnectError, OSError):
+                fetched = Fetched(url=sitemap, status=503, content_type="", body=b"", charset=None)
+            if is_transient(fetched.status):
+                self.report.failed.add(sitemap)  # the pages it lists are unknown this time
             if fetched.status != 200:
                 continue
             body = fetched.body
