@@ -234,13 +234,21 @@ async def claim_due(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
 
 
 _ITEM_COLUMNS = (
-    "source_id, uri, document_id, etag, last_modified, content_hash, misses, retired, last_seen_at"
+    "source_id, uri, document_id, etag, last_modified, content_hash, misses, retired, "
+    "last_seen_at, links"
 )
 
 
 async def list_items(conn: Conn, *, source_id: UUID) -> list[dict[str, Any]]:
+    """The source's items, each with its document's status (`document_status`, None when the
+    document was deleted)."""
+    columns = ", ".join(f"i.{name.strip()}" for name in _ITEM_COLUMNS.split(","))
     cursor = await conn.execute(
-        f"SELECT {_ITEM_COLUMNS} FROM source_items WHERE source_id = %s ORDER BY uri",
+        f"""
+        SELECT {columns}, d.status AS document_status
+        FROM source_items i LEFT JOIN documents d ON d.id = i.document_id
+        WHERE i.source_id = %s ORDER BY i.uri
+        """,
         (source_id,),
     )
     return await cursor.fetchall()
@@ -255,24 +263,43 @@ async def upsert_item(
     etag: str | None = None,
     last_modified: str | None = None,
     content_hash: str | None = None,
+    links: list[str] | None = None,
 ) -> None:
-    """Record a page/file seen by this sync: validators and hash refreshed, misses reset."""
+    """Record a page/file seen by this sync: validators and hash refreshed, misses reset, the
+    document linked to the source."""
     await conn.execute(
         """
         INSERT INTO source_items
-            (source_id, uri, document_id, etag, last_modified, content_hash)
-        VALUES (%s, %s, %s, %s, %s, %s)
+            (source_id, uri, document_id, etag, last_modified, content_hash, links)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (source_id, uri) DO UPDATE SET
             document_id = COALESCE(EXCLUDED.document_id, source_items.document_id),
             etag = EXCLUDED.etag,
             last_modified = EXCLUDED.last_modified,
             content_hash = COALESCE(EXCLUDED.content_hash, source_items.content_hash),
+            links = COALESCE(EXCLUDED.links, source_items.links),
             misses = 0,
             retired = false,
             last_seen_at = now()
         """,
-        (source_id, uri, document_id, etag, last_modified, content_hash),
+        (source_id, uri, document_id, etag, last_modified, content_hash, links),
     )
+    if document_id is not None:
+        await conn.execute(
+            """
+            UPDATE documents SET source_id = %s
+            WHERE id = %s AND source_id IS DISTINCT FROM %s
+            """,
+            (source_id, document_id, source_id),
+        )
+
+
+async def delete_items(conn: Conn, *, source_id: UUID, uris: list[str]) -> None:
+    """Forget items whose documents were deleted (a repository's removed files)."""
+    if uris:
+        await conn.execute(
+            "DELETE FROM source_items WHERE source_id = %s AND uri = ANY(%s)", (source_id, uris)
+        )
 
 
 async def count_miss(conn: Conn, *, source_id: UUID, uri: str) -> int:
