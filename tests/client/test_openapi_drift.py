@@ -49,6 +49,7 @@ OPERATIONS = {
     ("GET", "/api/v1/jobs"): "list_jobs",
     ("GET", "/api/v1/jobs/{job_id}"): "get_job",
     ("POST", "/api/v1/jobs/{job_id}/cancel"): "cancel_job",
+    ("POST", "/api/v1/jobs/{job_id}/retry"): "retry_job",
     ("POST", "/api/v1/rag/query"): "query",
 }
 
