@@ -65,7 +65,7 @@ def server_ms(page: Page, project: str) -> float:
     page.on("requestfinished", done)
     page.goto(f"/knowledge?project={project}")
     expect(page.get_by_role("navigation", name="Document pages")).to_contain_text(
-        f"1–{PAGE_ROWS} of {DOCUMENTS}"
+        f"1\N{EN DASH}{PAGE_ROWS} of {DOCUMENTS}"
     )
     page.wait_for_load_state("networkidle")
     page.remove_listener("requestfinished", done)
@@ -84,7 +84,7 @@ def test_a_thousand_documents_are_paged(browser: Browser, console_url: str) -> N
     expect(docs.locator("tbody tr").first).to_contain_text("ready")
     docs.get_by_role("button", name="Next").click()
     pager = page.get_by_role("navigation", name="Document pages")
-    expect(pager).to_contain_text(f"{PAGE_ROWS + 1}–{2 * PAGE_ROWS} of {DOCUMENTS}")
+    expect(pager).to_contain_text(f"{PAGE_ROWS + 1}\N{EN DASH}{2 * PAGE_ROWS} of {DOCUMENTS}")
     expect(docs.locator("tbody tr")).to_have_count(PAGE_ROWS)
     watch.check()
     print(
