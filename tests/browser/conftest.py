@@ -63,9 +63,9 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=root,
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=300,  # a loaded machine starts the embedded database slowly
     )
-    server.start(timeout=120)
+    server.start(timeout=300)
     try:
         yield server.url
     finally:

@@ -40,6 +40,25 @@ def upload_and_wait(page: Page, files: list[Path], finished: int) -> None:
     expect(page.locator('.job[data-status="succeeded"]')).to_have_count(finished, timeout=60_000)
 
 
+def fail_then_retry_after_reload(page: Page, tmp_path: Path) -> None:
+    """A file that cannot be read fails with the reason in words; after a reload (nothing
+    remembered in the page) it is retried on the server as a new job."""
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not a PDF")
+    page.locator("#files").set_input_files(str(broken))
+    failed = page.locator('.job[data-status="failed"]')
+    expect(failed).to_have_count(1, timeout=60_000)
+    expect(failed).to_contain_text("broken.pdf: could not read the PDF")
+    page.reload()
+    page.get_by_role("button", name="Retry upload job").click()
+    expect(page.get_by_text("Queued again as job")).to_be_visible()
+    expect(failed).to_have_count(2, timeout=60_000)  # the same file fails the same way
+    expect(page.get_by_role("button", name="Retry upload job")).to_have_count(1)
+    page.get_by_label("Show jobs").select_option("failed")
+    expect(page.locator(".job")).to_have_count(2)
+    page.get_by_label("Show jobs").select_option("")
+
+
 def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> None:
     page, watch = open_page(browser, console_url)
     page.goto("/login")
@@ -90,22 +109,7 @@ def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> No
     crawl.get_by_role("button", name="Start").click()
     expect(crawl.get_by_role("alert")).to_contain_text("private")
     watch.expected_statuses.discard(422)
-    # A file that cannot be read fails with the reason in words; after a reload (nothing
-    # remembered in the page) it is retried on the server as a new job.
-    broken = tmp_path / "broken.pdf"
-    broken.write_bytes(b"%PDF-1.4 this is not a PDF")
-    page.locator("#files").set_input_files(str(broken))
-    failed = page.locator('.job[data-status="failed"]')
-    expect(failed).to_have_count(1, timeout=60_000)
-    expect(failed).to_contain_text("broken.pdf: could not read the PDF")
-    page.reload()
-    page.get_by_role("button", name="Retry upload job").click()
-    expect(page.get_by_text("Queued again as job")).to_be_visible()
-    expect(failed).to_have_count(2, timeout=60_000)  # the same file fails the same way
-    expect(page.get_by_role("button", name="Retry upload job")).to_have_count(1)
-    page.get_by_label("Show jobs").select_option("failed")
-    expect(page.locator(".job")).to_have_count(2)
-    page.get_by_label("Show jobs").select_option("")
+    fail_then_retry_after_reload(page, tmp_path)
     page.get_by_role("button", name="Versions of handbook.md").click()
     page.get_by_role("button", name="Show changes").click()
     expect(page.locator(".diff .add")).to_contain_text("thirty days")
