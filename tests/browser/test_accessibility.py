@@ -18,7 +18,7 @@ from tests.browser.audit import (
 )
 from tests.browser.conftest import ADMIN, open_page, sign_in, sign_up
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 RUN = secrets.token_hex(2)
 NOTES = "# Notes\n\n## Deploys\nWe deploy on Tuesdays after the stand-up, never on Fridays.\n"

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import ADMIN, open_page, shoot, sign_in, sign_up
 
 # One `lorebase serve` (and the first admin made by the CLI) is started for the module.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 # Unique names, so the suite also runs against a long-lived server (CONSOLE_TEST_URL).
 RUN = secrets.token_hex(2)

@@ -27,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> object:
     # Short-lived access tokens so the refresh path runs; a query limit low enough to hit.
     env = {"ACCESS_TOKEN_TTL_SECONDS": "3", "RATE_LIMIT_QUERY": "8/minute"}
     serve = LorebaseServer(root / "data", env=env)
-    serve.start(timeout=180)
+    serve.start(timeout=300)
     yield serve
     serve.stop()
 
