@@ -54,6 +54,7 @@ OPERATIONS = {
     ("POST", "/api/v1/sources/{source_id}/sync"): "sync_source",
     ("PUT", "/api/v1/sources/{source_id}"): "update_source",
     ("DELETE", "/api/v1/sources/{source_id}"): "delete_source",
+    ("POST", "/api/v1/jobs/{job_id}/retry"): "retry_job",
     ("POST", "/api/v1/rag/query"): "query",
 }
 # Served but deliberately not in lorebase-client: the official `openai` SDK is their client

@@ -35,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> object:
         "SOURCE_SCHEDULE_SECONDS": "1",
     }
     serve = LorebaseServer(root / "data", env=env)
-    serve.start(timeout=180)
+    serve.start(timeout=300)
     yield serve
     serve.stop()
 
@@ -90,6 +90,31 @@ def test_first_steps_async(server: LorebaseServer) -> None:
             assert (await agent.get_project(project.id)).name == "notes"
 
     asyncio.run(flow())
+
+
+def test_a_failed_job_is_retried_once(server: LorebaseServer) -> None:
+    name = f"joe-{uuid.uuid4().hex[:6]}"
+    with Client(server.url) as lb:
+        lb.register(name, "a long password")
+        lb.login(name, "a long password")
+        project = lb.create_project("retries")
+        broken = lb.upload(project.id, ("broken.pdf", b"%PDF-1.4 not really a pdf"))[0]
+        failed = lb.wait_job(broken.job_id or "", timeout=300)
+        retried = lb.retry_job(failed.id)
+        same = lb.retry_job(failed.id)
+        again = lb.wait_job(retried.id, timeout=300)
+        old = lb.get_job(failed.id)
+        good = lb.upload(project.id, ("h.md", HANDBOOK.encode()))[0]
+        succeeded = lb.wait_job(good.job_id or "", timeout=300)
+        with pytest.raises(Conflict) as refused:
+            lb.retry_job(succeeded.id)
+    assert failed.status == "failed"
+    assert "broken.pdf" in (failed.error or "")
+    assert retried.retry_of == failed.id
+    assert same.id == retried.id
+    assert old.retried_as == retried.id
+    assert again.status == "failed", "the same file fails the same way"
+    assert refused.value.status == 409
 
 
 def test_rate_limit_retries_honour_retry_after_then_raise(server: LorebaseServer) -> None:

@@ -180,6 +180,22 @@ async def request_cancel(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
     return await cursor.fetchone()
 
 
+async def lock_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    """The job row, locked until commit (a retry and a concurrent retry queue one job)."""
+    cursor = await conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+    )
+    return await cursor.fetchone()
+
+
+async def mark_retried(conn: Conn, *, job_id: UUID, retried_as: UUID) -> None:
+    """Point a finished job at the job that runs it again."""
+    await conn.execute(
+        "UPDATE jobs SET payload = payload || %s WHERE id = %s",
+        (Jsonb({"retried_as": str(retried_as)}), job_id),
+    )
+
+
 # --- projects (ingestion-owned columns) -------------------------------------------------------
 
 

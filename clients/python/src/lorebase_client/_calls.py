@@ -265,6 +265,10 @@ def cancel_job(job_id: Id) -> Call[Job]:
     return Call("POST", f"/jobs/{job_id}/cancel", _model(Job))
 
 
+def retry_job(job_id: Id) -> Call[Job]:
+    return Call("POST", f"/jobs/{job_id}/retry", _model(Job))
+
+
 def list_jobs(project_id: Id | None, skip: int, limit: int, **filters: Any) -> Call[Page[Job]]:
     return _page(Job, "/jobs", project_id=project_id, skip=skip, limit=limit, **filters)
 

@@ -253,6 +253,11 @@ class Client:
     def cancel_job(self, job_id: Id) -> Job:
         return self._run(calls.cancel_job(job_id))
 
+    def retry_job(self, job_id: Id) -> Job:
+        """Queue a failed or cancelled job again; returns the new job (the same one if it
+        was retried before)."""
+        return self._run(calls.retry_job(job_id))
+
     def list_jobs(
         self, project_id: Id | None = None, *, skip: int = 0, limit: int = 50, **filters: Any
     ) -> Page[Job]:

@@ -170,6 +170,8 @@ class Job(Model):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_of: UUID | None = None
+    retried_as: UUID | None = None
 
     @property
     def finished(self) -> bool:
