@@ -4,16 +4,19 @@ the API and real workers, against a site on loopback."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from lorebase.context import AppContext
-from tests.factories import register_user
+from tests.factories import create_project, register_user
 from tests.ingestion import drain, job_of
+from tests.integration.test_git import GIT_ENV
 from tests.loopback_site import LoopbackSite
 from tests.sourcing import API, api_client, crawled, loopback_ctx, source_of, three_pages
 
@@ -214,3 +217,40 @@ async def test_another_users_source_is_not_found_and_a_viewer_may_only_read(
         refused = await http.request(method, path + suffix, json=body, headers=viewer.headers)
         assert refused.status_code == 403, (method, refused.text)
     assert await source_of(http, c) == c.source  # nothing changed
+
+
+async def test_a_git_source_takes_globs_not_crawl_options(
+    http: httpx.AsyncClient, source_ctx: AppContext, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("# Widget\n\nWidget renders charts.\n")
+    (repo / "widget.py").write_text("def render() -> str:\n    return 'chart'\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "one"]):
+        subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True)
+    admin = await register_user(http, admin=True, ctx=source_ctx)  # file:// needs an admin
+    project = await create_project(http, admin.headers)
+    url = repo.as_uri()
+    response = await http.post(
+        f"{API}/knowledge/git",
+        json={"project_id": project["id"], "url": url, "ref": "main"},
+        headers=admin.headers,
+    )
+    assert response.status_code == 202, response.text
+    await drain(source_ctx)
+    listed = await http.get(f"{API}/projects/{project['id']}/sources", headers=admin.headers)
+    (source,) = listed.json()["items"]
+    assert (source["kind"], source["uri"], source["documents"]) == ("git", f"{url}#main", 2)
+    assert "allow_file" not in source["settings"]
+
+    path = f"{API}/sources/{source['id']}"
+    wrong = await http.put(path, json={"max_depth": 2}, headers=admin.headers)
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "max_depth"
+    assert "does not apply to a git source" in wrong.json()["detail"]
+    globs = await http.put(path, json={"include": ["*.md"]}, headers=admin.headers)
+    assert globs.status_code == 200, globs.text
+    assert globs.json()["settings"]["include"] == ["*.md"]
+    sync = await http.post(f"{path}/sync", headers=admin.headers)
+    await drain(source_ctx)
+    assert (await job_of(http, admin.headers, sync.json()["job_id"]))["status"] == "succeeded"

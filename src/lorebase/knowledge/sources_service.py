@@ -126,9 +126,9 @@ def _changes(ctx: AppContext, kind: str, data: SourceUpdate) -> dict[str, Any]:
     for field in _NOT_NULL:
         if field in changes and changes[field] is None:
             raise _invalid(field, f"{field} cannot be null")
-    foreign = GIT_OPTIONS if kind == "crawl" else CRAWL_OPTIONS
-    for field in sorted(foreign & set(changes)):
-        raise _invalid(field, f"{field} does not apply to a {kind} source")
+    foreign = sorted((GIT_OPTIONS if kind == "crawl" else CRAWL_OPTIONS) & set(changes))
+    if foreign:
+        raise _invalid(foreign[0], f"{foreign[0]} does not apply to a {kind} source")
     interval = changes.get("sync_interval_seconds")
     minimum = ctx.settings.source_min_sync_interval_seconds
     if interval is not None and interval < minimum:
