@@ -3,7 +3,8 @@ page or file it brought in (for incremental re-syncs).
 
 - `sources`: one row per (project, kind, uri); `settings` holds the crawl/git options of the
   request that created it, `state` what the last sync left (e.g. the git commit), and
-  `sync_interval_seconds`/`next_sync_at` the schedule.
+  `sync_interval_seconds`/`next_sync_at` the schedule (the API enforces the minimum interval,
+  SOURCE_MIN_SYNC_INTERVAL_SECONDS, 60 by default; the table only that it is positive).
 - `source_items`: per page/file validators (`etag`, `last_modified`), the content hash, how many
   syncs in a row found it gone (`misses`) and whether it is retired from search.
 - `documents.source_id` links a document to the source that wrote it; `retired` is a document
@@ -44,7 +45,7 @@ CREATE TABLE sources (
     CONSTRAINT ck_sources_status
         CHECK (status IN ('idle', 'queued', 'syncing', 'failed', 'deleting')),
     CONSTRAINT ck_sources_sync_interval
-        CHECK (sync_interval_seconds IS NULL OR sync_interval_seconds >= 60),
+        CHECK (sync_interval_seconds IS NULL OR sync_interval_seconds >= 1),
     CONSTRAINT fk_sources_project_id_projects FOREIGN KEY (project_id)
         REFERENCES projects (id) ON DELETE CASCADE,
     CONSTRAINT fk_sources_created_by_users FOREIGN KEY (created_by)

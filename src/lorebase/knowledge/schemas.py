@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from lorebase.documents.schemas import DocumentRead
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobKind = Literal["upload", "text", "crawl", "git"]
+JobKind = Literal["upload", "text", "crawl", "git", "source_delete"]
 
 
 def clean_tags(tags: list[str]) -> list[str]:
@@ -131,6 +131,10 @@ class JobRead(BaseModel):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_of: UUID | None = Field(default=None, description="The job this one runs again.")
+    retried_as: UUID | None = Field(
+        default=None, description="The job that runs this one again (after a retry)."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JobRead:
@@ -158,4 +162,6 @@ class JobRead(BaseModel):
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
             finished_at=row["finished_at"],
+            retry_of=payload.get("retry_of"),
+            retried_as=payload.get("retried_as"),
         )

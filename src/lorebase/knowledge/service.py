@@ -10,7 +10,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.documents.schemas import DocumentRead
 from lorebase.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
-from lorebase.knowledge import repository, sources_repository
+from lorebase.knowledge import repository, source_jobs, sources_repository
 from lorebase.knowledge.detect import UnsupportedFile
 from lorebase.knowledge.enqueue import create_job
 from lorebase.knowledge.pipeline import fail_version
@@ -245,6 +245,8 @@ async def _submit_source(
             settings=payload,
             created_by=principal.user_id,
         )
+        if source["status"] == "deleting":
+            raise Conflict("this source is being deleted; submit it again once that job is done")
         row = await create_job(
             conn,
             project_id=project_id,
@@ -275,18 +277,27 @@ async def list_jobs(
     *,
     ctx: AppContext,
     principal: Principal,
-    project_id: UUID,
+    project_id: UUID | None = None,
     status: str | None = None,
+    kind: str | None = None,
     skip: int = 0,
     limit: int = 50,
 ) -> tuple[list[JobRead], int]:
-    """A project's jobs, newest first."""
+    """A project's jobs, or (no `project_id`) those of every project the caller can read,
+    newest first."""
     async with ctx.db.connection() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.READ
-        )
+        if project_id is not None:
+            await get_project_for(
+                conn, principal=principal, project_id=project_id, permission=Permission.READ
+            )
         rows, total = await repository.list_jobs(
-            conn, project_id=project_id, status=status, skip=skip, limit=limit
+            conn,
+            project_id=project_id or principal.project_id,
+            member=None if project_id is not None or principal.is_admin else principal.user_id,
+            status=status,
+            kind=kind,
+            skip=skip,
+            limit=limit,
         )
     return [JobRead.from_row(row) for row in rows], total
 
@@ -306,6 +317,8 @@ async def cancel_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> 
         if row["status"] in ("succeeded", "failed"):
             raise Conflict(f"the job already {row['status']}")
         updated = await repository.request_cancel(conn, job_id=job_id)
+        if updated is not None and updated["status"] == "cancelled":
+            await source_jobs.job_ended(conn, updated, "cancelled", "cancelled on request")
     job = JobRead.from_row(updated or row)
     payload = row["payload"] or {}
     if job.status == "cancelled" and "version_id" in payload:
