@@ -17,7 +17,7 @@ from lorebase.knowledge.sources import git as git_source
 from lorebase.main import create_app
 from tests.counting_embedder import CountingEmbedder, counting_context, forget_cached_embeddings
 from tests.factories import TestUser, create_project, register_user
-from tests.ingestion import chunks_of
+from tests.ingestion import chunks_of, drain
 from tests.integration.test_git import documents, git, sync, write
 
 FILES = {
@@ -186,3 +186,20 @@ async def test_force_push_diffs_tree_to_tree_and_a_lost_clone_reads_everything(
     assert all("pear: 5" in text for text in source.embedder.texts), "and nothing else"
     after = await source.sync()
     assert (after["full_sync"], after["read"]) == (None, 0), "the clone is back"
+
+
+async def test_deleting_the_source_drops_its_clone(source: Source) -> None:
+    await source.sync()
+    cache = await source.cache()
+    assert (cache / ".git").is_dir()
+    assert source.user is not None
+    async with source.ctx.db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT id FROM sources WHERE project_id = %s", (source.project["id"],)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    response = await source.http.delete(f"/api/v1/sources/{row['id']}", headers=source.user.headers)
+    assert response.status_code == 202, response.text
+    await drain(source.ctx)
+    assert not cache.exists()

@@ -8,6 +8,7 @@ ignored. Both run in the transaction that records the job's own status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.documents import source_links
 from lorebase.knowledge import sources_repository
+from lorebase.knowledge.sources import git
 from lorebase.knowledge.sources_service import queue_sync
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ async def delete_source(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
             conn, project_id=source["project_id"], source_id=source_id
         )
         await sources_repository.delete_source(conn, source_id=source_id)
+    if source["kind"] == "git":  # the clone this machine kept for incremental re-syncs
+        await asyncio.to_thread(git.drop_cache, ctx.settings.lorebase_data_dir, str(source_id))
     return {"documents": deleted}
 
 

@@ -6,7 +6,9 @@ are indexed themselves when present. Only the start page's site is crawled (its 
 port, with or without `www.`). Each host gets a few concurrent requests spaced by a delay.
 Every fetch goes through the SSRF guard; redirects are followed one hop at a time so each hop
 is checked for scope, robots.txt and address. Pages with the same content are indexed once,
-and re-crawling only re-indexes pages whose content changed.
+and re-crawling only re-indexes pages whose content changed: a re-crawl sends the validators
+the last sync stored (`If-None-Match`, `If-Modified-Since`), and the report tells pages that
+are gone (404/410) from fetches that failed for now, and whether the crawl saw every link.
 """
 
 from __future__ import annotations
