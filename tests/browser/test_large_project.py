@@ -22,18 +22,18 @@ RUN = secrets.token_hex(2)
 
 
 def seed(base_url: str, username: str) -> str:
-    """A user and a project of DOCUMENTS small Markdown files, uploaded 100 at a time and
-    indexed by the server's worker."""
+    """A user and a project of DOCUMENTS small Markdown files, uploaded 20 at a time (the
+    most one multipart body may carry) and indexed by the server's worker."""
     with httpx.Client(base_url=base_url + "/api/v1", timeout=120) as http:
         made = http.post("/auth/register", json={"username": username, "password": PASSWORD})
         assert made.status_code == 201, made.text
         token = http.post("/auth/token", data={"username": username, "password": PASSWORD})
         http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         project = http.post("/projects", json={"name": f"Big library {RUN}"}).json()["id"]
-        for start in range(0, DOCUMENTS, 100):
+        for start in range(0, DOCUMENTS, 20):
             files = [
                 ("file", (f"note-{i:04d}.md", f"# Note {i}\n\nFact number {i}.\n".encode()))
-                for i in range(start, start + 100)
+                for i in range(start, start + 20)
             ]
             response = http.post("/knowledge/upload", data={"project_id": project}, files=files)
             assert response.status_code == 202, response.text

@@ -148,6 +148,8 @@ function metricSum(text, name, match = () => true) {
   return total;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 LB.pages.admin = async (app) => {
   if (!LB.me.is_admin) {
     app.append(h("div", { class: "alert" }, "This page is for administrators."));
@@ -166,7 +168,7 @@ LB.pages.admin = async (app) => {
   const knowledgeLink = (projectId, jobId, text) => h("a", { href: `/knowledge?project=${projectId}${jobId ? `&job=${jobId}` : ""}` }, text);
   const q = overview.queue;
   const space = (p) => (p.embedding_model ? `${p.embedding_model} · ${p.embedding_dim}-d` : "none yet");
-  const stored = (p) => p.stored.length ? p.stored.map((s) => h("div", {}, `${s.items} chunks of ${s.documents} documents`, p.stored.length > 1 ? ` (${s.embedding_model}, ${s.embedding_dim}-d)` : "")) : "no chunks";
+  const stored = (p) => p.stored.length ? p.stored.map((s) => h("div", {}, `${plural(s.items, "chunk")} of ${plural(s.documents, "document")}`, p.stored.length > 1 ? ` (${s.embedding_model}, ${s.embedding_dim}-d)` : "")) : "no chunks";
   const fits = (p) => p.matches_configured === null ? h("span", { class: "muted" }, "any") : p.matches_configured
     ? h("span", { class: "badge ok" }, "matches") : h("span", { class: "badge bad" }, "differs: run lorebase reembed");
   const failedList = overview.failed.length ? h("ol", { class: "failures" }, overview.failed.map((j) => h("li", { "data-failed-job": j.id },
