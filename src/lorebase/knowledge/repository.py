@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -195,6 +195,27 @@ class ItemRow:
     content_hash: str
     embedding: np.ndarray[Any, np.dtype[np.float32]]
     metadata: dict[str, Any]
+
+
+# Prepared rows, ids included, for a binary COPY (`copy_prepared_items`).
+PREPARED_COLUMNS = (
+    "id, project_id, document_id, document_version_id, chunk_index, chunk_text, content_hash, "
+    "embedding, embedding_model, embedding_dim"
+)
+PREPARED_TYPES = ["uuid", "uuid", "uuid", "uuid", "int4", "text", "text", "vector", "text", "int4"]
+
+
+async def copy_prepared_items(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Binary COPY of rows shaped like `PREPARED_COLUMNS`; returns how many were written."""
+    written = 0
+    async with conn.cursor() as cur:
+        sql = f"COPY knowledge_items ({PREPARED_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        async with cur.copy(sql) as copy:
+            copy.set_types(PREPARED_TYPES)
+            for row in rows:
+                await copy.write_row(row)
+                written += 1
+    return written
 
 
 async def delete_document_items(conn: Conn, *, document_id: UUID) -> int:
