@@ -42,11 +42,13 @@ async def _state(ctx: AppContext, project_id: uuid.UUID) -> dict[str, Any]:
 
 def _rows(project_id: uuid.UUID, owner: tuple[uuid.UUID, uuid.UUID], n: int) -> list[Any]:
     vector = np.full(DIM, 0.5, dtype=np.float32)
-    return [
-        (uuid.uuid4(), project_id, *owner, FILL_CHUNK_OFFSET + i, f"synthetic {i}", f"h{i}")
-        + (vector, "test-model", DIM)
-        for i in range(n)
-    ]
+    rows = []
+    for i in range(n):
+        ids = (uuid.uuid4(), project_id, *owner)
+        rows.append(
+            (*ids, FILL_CHUNK_OFFSET + i, f"synthetic {i}", f"h{i}", vector, "test-model", DIM)
+        )
+    return rows
 
 
 async def test_synthetic_owner_then_prepared_rows_are_searchable_chunks(
@@ -79,7 +81,7 @@ async def test_a_bad_row_writes_nothing(ctx: AppContext, client: httpx.AsyncClie
         owner = await synthetic_owner(conn, project_id=project_id)
     before = await _state(ctx, project_id)
     rows = _rows(project_id, owner, 3)
-    rows[2] = rows[2][:2] + (uuid.uuid4(),) + rows[2][3:]  # a document that does not exist
+    rows[2] = (*rows[2][:2], uuid.uuid4(), *rows[2][3:])  # a document that does not exist
 
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         async with ctx.db.transaction() as conn:
