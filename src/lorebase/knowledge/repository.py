@@ -10,7 +10,7 @@ from uuid import UUID
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 _JOB_COLUMNS = (
     "id, project_id, kind, status, stage, progress_done, progress_total, error, document_ids, "
@@ -61,19 +61,12 @@ async def list_jobs(
         """,
         {"project_id": project_id, "status": status, "skip": skip, "limit": limit},
     )
-    rows = await cursor.fetchall()
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and skip:
-        count = await conn.execute(
-            """
-            SELECT count(*) AS total FROM jobs
-            WHERE project_id = %(project_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
-            """,
-            {"project_id": project_id, "status": status},
-        )
-        total_row = await count.fetchone()
-        total = int(total_row["total"]) if total_row else 0
-    return rows, total
+    count = """
+        SELECT count(*) AS total FROM jobs
+        WHERE project_id = %(project_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
+    """
+    params = {"project_id": project_id, "status": status}
+    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
 async def start_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:

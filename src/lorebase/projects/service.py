@@ -19,6 +19,7 @@ from lorebase.projects.schemas import (
     ProjectRead,
     ProjectUpdate,
 )
+from lorebase.text import clean_tags
 
 
 def _not_found(project_id: UUID) -> NotFound:
@@ -92,13 +93,10 @@ async def create_project(
 
 
 def _clean_tags(tags: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for tag in tags:
-        cleaned = tag.strip()
-        if not cleaned or len(cleaned) > 64:
-            raise Invalid("tags must be 1-64 characters", errors=[{"field": "tags"}])
-        seen.setdefault(cleaned, None)
-    return list(seen)
+    try:
+        return clean_tags(tags)
+    except ValueError as exc:
+        raise Invalid(str(exc), errors=[{"field": "tags"}]) from None
 
 
 async def list_projects(
