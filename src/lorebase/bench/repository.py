@@ -41,14 +41,6 @@ async def project_chunks(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]
     return await cur.fetchall()
 
 
-async def count_chunks(conn: Conn, *, project_id: UUID) -> int:
-    cur = await conn.execute(
-        "SELECT count(*) AS n FROM knowledge_items WHERE project_id = %s", (project_id,)
-    )
-    row = await cur.fetchone()
-    return int(row["n"]) if row else 0
-
-
 async def hnsw_index(conn: Conn, *, dim: int) -> tuple[str, str] | None:
     """(name, definition) of the partial HNSW index for `dim`-dimensional embeddings."""
     cur = await conn.execute(

@@ -294,9 +294,8 @@ async def list_documents(
             status=status,
             name=name,
         )
-    return Page[DocumentRead](
-        items=[DocumentRead(**row) for row in rows], total=total, skip=skip, limit=limit
-    )
+    items = [DocumentRead(**row) for row in rows]
+    return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
 
 
 async def get_document(
