@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     git_max_file_bytes: int = Field(default=1_000_000, gt=0)  # larger files are skipped
     git_max_files: int = Field(default=5_000, gt=0)
     git_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Sources re-synced on a schedule (`PUT /sources/{id}` sync_interval_seconds): the shortest
+    # interval a user may set, and how often a worker looks for due sources.
+    source_min_sync_interval_seconds: int = Field(default=60, ge=1)
+    source_schedule_seconds: int = Field(default=60, ge=1, le=3600)
 
     # --- background jobs ---------------------------------------------------------
     lorebase_run_worker: bool = True  # `serve --no-worker` sets LOREBASE_RUN_WORKER=0

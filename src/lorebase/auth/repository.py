@@ -34,6 +34,21 @@ async def get_user_by_username(conn: Conn, username: str) -> dict[str, Any] | No
     return await cur.fetchone()
 
 
+async def find_users_by_login(conn: Conn, login: str) -> list[dict[str, Any]]:
+    """The user with this username (case-insensitively), else those with this e-mail."""
+    cur = await conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE lower(username) = lower(%(login)s)
+           OR (lower(email) = lower(%(login)s) AND NOT EXISTS (
+               SELECT 1 FROM users WHERE lower(username) = lower(%(login)s)))
+        ORDER BY lower(username) LIMIT 2
+        """,
+        {"login": login},
+    )
+    return await cur.fetchall()
+
+
 async def get_user(conn: Conn, user_id: UUID) -> dict[str, Any] | None:
     cur = await conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
     return await cur.fetchone()

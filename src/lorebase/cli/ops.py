@@ -37,7 +37,7 @@ from lorebase.embedding.reembed import ReembedResult, reembed_project
 from lorebase.embedding.shared import shared_local_model
 from lorebase.errors import AppError
 from lorebase.jobs import run_worker
-from lorebase.knowledge.runner import job_handler, worker_options
+from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
 from lorebase.mcp.stdio import run_stdio
 from lorebase.memory import check_redis_budget
 from lorebase.providers.base import ProviderError
@@ -260,7 +260,12 @@ async def _work(settings: Settings, concurrency: int | None) -> None:
         overrides: dict[str, Any] = {"install_signal_handlers": True}
         if concurrency is not None:
             overrides["concurrency"] = concurrency
-        await run_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx, **overrides))
+        await run_worker(
+            ctx.db,
+            handler=job_handler(ctx),
+            options=worker_options(ctx, **overrides),
+            periodic=periodic_tasks(ctx),
+        )
 
 
 @app.command()

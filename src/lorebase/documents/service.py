@@ -54,9 +54,9 @@ async def write_version(
     """Create a document or its next version in the caller's transaction. The document:
     `document_id` (never deduplicated: the API asked for a version), `source_uri`,
     `new_document`, else by content then `name`. Same content: nothing is written
-    ("unchanged") unless that document failed: its latest version comes back ("retried").
-    Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one name, source
-    or document wait for each other (a transaction-scoped lock)."""
+    ("unchanged") unless that document failed or was retired: its latest version comes back
+    ("retried"). Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one
+    name, source or document wait for each other (a transaction-scoped lock)."""
     target, by_key = await _lock_target(
         conn,
         project_id=project_id,
@@ -81,7 +81,7 @@ async def write_version(
         )
     changes = _changes(target, status=status, tags=tags, metadata=metadata, by_key=by_key)
     if document_id is None and target["content_hash"] == content.content_hash:
-        if target["status"] != "failed":
+        if target["status"] not in ("failed", "retired"):
             return Written(document=target, version=None, outcome="unchanged")
         document = await _update(conn, target, changes)
         latest = await repository.get_version(conn, document_id=target["id"], version=None)

@@ -49,23 +49,35 @@ async def get_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
     return await cursor.fetchone()
 
 
+_JOB_FILTER = """
+    (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+    AND (%(member)s::uuid IS NULL OR project_id IN (
+        SELECT project_id FROM project_members WHERE user_id = %(member)s))
+    AND (%(status)s::text IS NULL OR status = %(status)s)
+    AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+"""
+
+
 async def list_jobs(
-    conn: Conn, *, project_id: UUID, status: str | None, skip: int, limit: int
+    conn: Conn,
+    *,
+    project_id: UUID | None,
+    member: UUID | None,
+    status: str | None,
+    kind: str | None,
+    skip: int,
+    limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Jobs, newest first: of one project and/or of the projects `member` belongs to."""
+    params = {"project_id": project_id, "member": member, "status": status, "kind": kind}
     cursor = await conn.execute(
         f"""
-        SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs
-        WHERE project_id = %(project_id)s
-          AND (%(status)s::text IS NULL OR status = %(status)s)
+        SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs WHERE {_JOB_FILTER}
         ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s
         """,
-        {"project_id": project_id, "status": status, "skip": skip, "limit": limit},
+        {**params, "skip": skip, "limit": limit},
     )
-    count = """
-        SELECT count(*) AS total FROM jobs
-        WHERE project_id = %(project_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
-    """
-    params = {"project_id": project_id, "status": status}
+    count = f"SELECT count(*) AS total FROM jobs WHERE {_JOB_FILTER}"
     return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
@@ -159,6 +171,22 @@ async def request_cancel(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
         (job_id,),
     )
     return await cursor.fetchone()
+
+
+async def lock_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    """The job row, locked until commit (a retry and a concurrent retry queue one job)."""
+    cursor = await conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+    )
+    return await cursor.fetchone()
+
+
+async def mark_retried(conn: Conn, *, job_id: UUID, retried_as: UUID) -> None:
+    """Point a finished job at the job that runs it again."""
+    await conn.execute(
+        "UPDATE jobs SET payload = payload || %s WHERE id = %s",
+        (Jsonb({"retried_as": str(retried_as)}), job_id),
+    )
 
 
 # --- projects (ingestion-owned columns) -------------------------------------------------------

@@ -12,7 +12,7 @@ from lorebase.documents.schemas import DocumentRead
 from lorebase.text import clean_tags
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobKind = Literal["upload", "text", "crawl", "git"]
+JobKind = Literal["upload", "text", "crawl", "git", "source_delete"]
 
 
 class IngestAccepted(BaseModel):
@@ -117,6 +117,10 @@ class JobRead(BaseModel):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_of: UUID | None = Field(default=None, description="The job this one runs again.")
+    retried_as: UUID | None = Field(
+        default=None, description="The job that runs this one again (after a retry)."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JobRead:
@@ -144,4 +148,6 @@ class JobRead(BaseModel):
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
             finished_at=row["finished_at"],
+            retry_of=payload.get("retry_of"),
+            retried_as=payload.get("retried_as"),
         )

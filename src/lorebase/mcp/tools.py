@@ -16,6 +16,7 @@ from lorebase.answering import service as answering
 from lorebase.documents import service as documents
 from lorebase.documents.schemas import DocumentRead
 from lorebase.knowledge import service as knowledge
+from lorebase.knowledge import sources_service as sources
 from lorebase.knowledge.schemas import (
     CrawlCreate,
     IngestAccepted,
@@ -23,6 +24,7 @@ from lorebase.knowledge.schemas import (
     JobRead,
     TextIngest,
 )
+from lorebase.knowledge.source_schemas import SourceRead
 from lorebase.mcp.runtime import Caller, invoke
 from lorebase.paging import DEFAULT_LIMIT, Limit, Page, Skip
 from lorebase.projects import service as projects
@@ -162,6 +164,39 @@ async def get_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobR
         return await knowledge.get_job(ctx=caller.ctx, principal=caller.principal, job_id=job_id)
 
     return await invoke(ctx, "get_job", run)
+
+
+async def list_sources(
+    ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
+) -> Annotated[CallToolResult, Page[SourceRead]]:
+    """List a project's crawl and git sources: status, last and next sync, document counts."""
+
+    async def run(caller: Caller) -> Page[SourceRead]:
+        items, total = await sources.list_sources(
+            ctx=caller.ctx,
+            principal=caller.principal,
+            project_id=project_id,
+            skip=skip,
+            limit=limit,
+        )
+        return Page[SourceRead](items=items, total=total, skip=skip, limit=limit)
+
+    return await invoke(ctx, "list_sources", run)
+
+
+async def sync_source(
+    ctx: Context, source_id: Annotated[UUID, Field(description="The source's id.")]
+) -> Annotated[CallToolResult, JobAccepted]:
+    """Re-sync a source now (changed pages become new versions); returns {job_id}: poll get_job.
+    A 409 error while a sync of it is already queued or running."""
+
+    async def run(caller: Caller) -> JobAccepted:
+        await _limit(caller, "ingest")
+        return await sources.sync_source(
+            ctx=caller.ctx, principal=caller.principal, source_id=source_id
+        )
+
+    return await invoke(ctx, "sync_source", run)
 
 
 async def list_documents(
@@ -334,6 +369,8 @@ TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations]] = 
     (ingest_text, WRITES),
     (ingest_url, FETCHES),
     (get_job, READ_ONLY),
+    (list_sources, READ_ONLY),
+    (sync_source, FETCHES),
     (query_knowledge, READ_ONLY),
     (list_documents, READ_ONLY),
     (get_document, READ_ONLY),

@@ -196,6 +196,21 @@ async def upsert_member(
     return row
 
 
+async def list_members(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]]:
+    """Members with their username and e-mail, owners first."""
+    cur = await conn.execute(
+        """
+        SELECT m.project_id, m.user_id, u.username, u.email, m.role, m.created_at, m.updated_at
+        FROM project_members m JOIN users u ON u.id = m.user_id
+        WHERE m.project_id = %s
+        ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END,
+                 lower(u.username)
+        """,
+        (project_id,),
+    )
+    return await cur.fetchall()
+
+
 async def delete_member(conn: Conn, *, project_id: UUID, user_id: UUID) -> bool:
     cur = await conn.execute(
         "DELETE FROM project_members WHERE project_id = %s AND user_id = %s",
