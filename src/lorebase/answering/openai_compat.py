@@ -61,11 +61,9 @@ async def _readable(ctx: AppContext, principal: Principal) -> list[ProjectRead]:
     """Every project the caller can read, oldest first as the projects list orders them."""
     projects: list[ProjectRead] = []
     while True:
-        page, total = await list_projects(
-            ctx=ctx, principal=principal, skip=len(projects), limit=_PAGE
-        )
-        projects.extend(page)
-        if not page or len(projects) >= total:
+        page = await list_projects(ctx=ctx, principal=principal, skip=len(projects), limit=_PAGE)
+        projects.extend(page.items)
+        if not page.items or len(projects) >= page.total:
             return projects
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 USER_COLUMNS = "id, username, email, is_admin, is_active, created_at, password_hash"
 
@@ -195,9 +195,6 @@ async def list_users(conn: Conn, *, skip: int, limit: int) -> tuple[list[dict[st
         "ORDER BY lower(username) OFFSET %s LIMIT %s",
         (skip, limit),
     )
-    rows = await cur.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    cur = await conn.execute("SELECT count(*) AS total FROM users")
-    row = await cur.fetchone()
-    return [], int(row["total"]) if row else 0
+    return await page_of(
+        conn, await cur.fetchall(), skip=skip, count="SELECT count(*) AS total FROM users"
+    )

@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 from lorebase.documents.models import Version
 
 _DOCUMENT_COLUMNS = (
@@ -202,15 +202,8 @@ async def list_documents(
         "ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s"
     ).format(columns=sql.SQL(_DOCUMENT_COLUMNS), where=where)
     cursor = await conn.execute(query, params)
-    rows = await cursor.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    count = await conn.execute(
-        sql.SQL("SELECT count(*) AS total FROM documents WHERE {where}").format(where=where),
-        params,
-    )
-    total_row = await count.fetchone()
-    return [], int(total_row["total"]) if total_row else 0
+    count = sql.SQL("SELECT count(*) AS total FROM documents WHERE {where}").format(where=where)
+    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
 async def update_document(

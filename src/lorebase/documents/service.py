@@ -31,6 +31,7 @@ from lorebase.documents.schemas import (
     VersionCreate,
 )
 from lorebase.errors import Invalid, NotFound
+from lorebase.paging import Page
 from lorebase.projects.service import bump_corpus_generation, get_project_for
 
 
@@ -54,9 +55,8 @@ async def write_version(
     `document_id` (never deduplicated: the API asked for a version), `source_uri`,
     `new_document`, else by content then `name`. Same content: nothing is written
     ("unchanged") unless that document failed or was retired: its latest version comes back
-    ("retried").
-    Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one name, source
-    or document wait for each other (a transaction-scoped lock)."""
+    ("retried"). Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one
+    name, source or document wait for each other (a transaction-scoped lock)."""
     target, by_key = await _lock_target(
         conn,
         project_id=project_id,
@@ -278,7 +278,7 @@ async def list_documents(
     tag: str | None = None,
     status: str | None = None,
     name: str | None = None,
-) -> tuple[list[DocumentRead], int]:
+) -> Page[DocumentRead]:
     """A project's documents, newest first (without content)."""
     async with ctx.db.connection() as conn:
         await get_project_for(
@@ -294,7 +294,8 @@ async def list_documents(
             status=status,
             name=name,
         )
-    return [DocumentRead(**row) for row in rows], total
+    items = [DocumentRead(**row) for row in rows]
+    return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
 
 
 async def get_document(
@@ -386,7 +387,7 @@ async def _write_text(
 
 async def list_versions(
     *, ctx: AppContext, principal: Principal, document_id: UUID, skip: int = 0, limit: int = 50
-) -> tuple[list[DocumentVersionRead], int]:
+) -> Page[DocumentVersionRead]:
     """Version history, newest first."""
     async with ctx.db.connection() as conn:
         await _document_for(
@@ -395,4 +396,5 @@ async def list_versions(
         rows, total = await repository.list_versions(
             conn, document_id=document_id, skip=skip, limit=limit
         )
-    return [DocumentVersionRead(**row) for row in rows], total
+    items = [DocumentVersionRead(**row) for row in rows]
+    return Page[DocumentVersionRead](items=items, total=total, skip=skip, limit=limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -10,7 +10,7 @@ from uuid import UUID
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 _JOB_COLUMNS = (
     "id, project_id, kind, status, stage, progress_done, progress_total, error, document_ids, "
@@ -77,15 +77,8 @@ async def list_jobs(
         """,
         {**params, "skip": skip, "limit": limit},
     )
-    rows = await cursor.fetchall()
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and skip:
-        count = await conn.execute(
-            f"SELECT count(*) AS total FROM jobs WHERE {_JOB_FILTER}", params
-        )
-        total_row = await count.fetchone()
-        total = int(total_row["total"]) if total_row else 0
-    return rows, total
+    count = f"SELECT count(*) AS total FROM jobs WHERE {_JOB_FILTER}"
+    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
 async def start_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
@@ -223,6 +216,27 @@ class ItemRow:
     content_hash: str
     embedding: np.ndarray[Any, np.dtype[np.float32]]
     metadata: dict[str, Any]
+
+
+# Prepared rows, ids included, for a binary COPY (`copy_prepared_items`).
+PREPARED_COLUMNS = (
+    "id, project_id, document_id, document_version_id, chunk_index, chunk_text, content_hash, "
+    "embedding, embedding_model, embedding_dim"
+)
+PREPARED_TYPES = ["uuid", "uuid", "uuid", "uuid", "int4", "text", "text", "vector", "text", "int4"]
+
+
+async def copy_prepared_items(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Binary COPY of rows shaped like `PREPARED_COLUMNS`; returns how many were written."""
+    written = 0
+    async with conn.cursor() as cur:
+        sql = f"COPY knowledge_items ({PREPARED_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        async with cur.copy(sql) as copy:
+            copy.set_types(PREPARED_TYPES)
+            for row in rows:
+                await copy.write_row(row)
+                written += 1
+    return written
 
 
 async def delete_document_items(conn: Conn, *, document_id: UUID) -> int:

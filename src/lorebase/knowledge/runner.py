@@ -104,12 +104,19 @@ def backoff_seconds(ctx: AppContext, attempt: int, retry_after: float | None) ->
     return float(max(delay, retry_after or 0.0))
 
 
-async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
-    """The queue handler: run the job `job_id` (attempt counts from 1)."""
+async def _start(ctx: AppContext, job_id: UUID) -> dict[str, Any] | None:
+    """Mark the job running (and its source, if any), or None when it is already finished,
+    cancelled or deleted."""
     async with ctx.db.transaction() as conn:
         row = await repository.start_job(conn, job_id=job_id)
         if row is not None:
             await source_jobs.job_started(conn, row)
+    return row
+
+
+async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
+    """The queue handler: run the job `job_id` (attempt counts from 1)."""
+    row = await _start(ctx, job_id)
     if row is None:
         return  # finished, cancelled or deleted meanwhile
     max_attempts = ctx.settings.job_max_attempts

@@ -9,24 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.documents.schemas import DocumentRead
+from lorebase.text import clean_tags
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["upload", "text", "crawl", "git", "source_delete"]
-
-
-def clean_tags(tags: list[str]) -> list[str]:
-    """The one tag rule (1-64 characters, duplicates dropped); ValueError otherwise."""
-    return _clean_tags(tags)
-
-
-def _clean_tags(tags: list[str]) -> list[str]:
-    cleaned: dict[str, None] = {}
-    for tag in tags:
-        tag = tag.strip()
-        if not tag or len(tag) > 64:
-            raise ValueError("tags must be 1-64 characters")
-        cleaned.setdefault(tag, None)
-    return list(cleaned)
 
 
 class IngestAccepted(BaseModel):
@@ -51,7 +37,7 @@ class TextIngest(BaseModel):
     text: str = Field(min_length=1, max_length=20_000_000)
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
 
 class CrawlCreate(BaseModel):
@@ -68,7 +54,7 @@ class CrawlCreate(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
 
 class GitCreate(BaseModel):
@@ -89,7 +75,7 @@ class GitCreate(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
     @field_validator("ref")
     @classmethod

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lorebase.knowledge.schemas import clean_tags
+from lorebase.text import clean_tags
 
 SourceKind = Literal["crawl", "git"]
 SourceStatus = Literal["idle", "queued", "syncing", "failed", "deleting"]

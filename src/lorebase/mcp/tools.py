@@ -72,10 +72,9 @@ async def list_projects(
     """List the projects you are a member of (every project for an admin)."""
 
     async def run(caller: Caller) -> Page[ProjectRead]:
-        items, total = await projects.list_projects(
+        return await projects.list_projects(
             ctx=caller.ctx, principal=caller.principal, skip=skip, limit=limit
         )
-        return Page[ProjectRead](items=items, total=total, skip=skip, limit=limit)
 
     return await invoke(ctx, "list_projects", run)
 
@@ -92,7 +91,8 @@ async def create_project(
 
     async def run(caller: Caller) -> ProjectRead:
         data = ProjectCreate(name=name, description=description, tags=tags or [])
-        return await projects.create_project(ctx=caller.ctx, principal=caller.principal, data=data)
+        async with caller.ctx.db.transaction() as conn:
+            return await projects.create_project(conn, principal=caller.principal, data=data)
 
     return await invoke(ctx, "create_project", run)
 
@@ -205,14 +205,13 @@ async def list_documents(
     """List a project's documents, newest first (without their content)."""
 
     async def run(caller: Caller) -> Page[DocumentRead]:
-        items, total = await documents.list_documents(
+        return await documents.list_documents(
             ctx=caller.ctx,
             principal=caller.principal,
             project_id=project_id,
             skip=skip,
             limit=limit,
         )
-        return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
 
     return await invoke(ctx, "list_documents", run)
 
@@ -290,7 +289,7 @@ async def list_tasks(
     """List a project's tasks, optionally only those in one status."""
 
     async def run(caller: Caller) -> Page[TaskRead]:
-        items, total = await tasks.list_tasks(
+        return await tasks.list_tasks(
             ctx=caller.ctx,
             principal=caller.principal,
             project_id=project_id,
@@ -298,7 +297,6 @@ async def list_tasks(
             skip=skip,
             limit=limit,
         )
-        return Page[TaskRead](items=items, total=total, skip=skip, limit=limit)
 
     return await invoke(ctx, "list_tasks", run)
 
@@ -321,7 +319,8 @@ async def create_task(
             priority=priority,
             dependencies=dependencies or [],
         )
-        return await tasks.create_task(ctx=caller.ctx, principal=caller.principal, data=data)
+        async with caller.ctx.db.transaction() as conn:
+            return await tasks.create_task(conn, principal=caller.principal, data=data)
 
     return await invoke(ctx, "create_task", run)
 
@@ -356,9 +355,10 @@ async def update_task(
 
     async def run(caller: Caller) -> TaskRead:
         data = TaskUpdate.model_validate(changes)
-        return await tasks.update_task(
-            ctx=caller.ctx, principal=caller.principal, task_id=task_id, data=data
-        )
+        async with caller.ctx.db.transaction() as conn:
+            return await tasks.update_task(
+                conn, principal=caller.principal, task_id=task_id, data=data
+            )
 
     return await invoke(ctx, "update_task", run)
 

@@ -53,18 +53,18 @@ async def add_member(
 ) -> MemberDetail:
     """Give the user named by username or e-mail a role (owners only; the caller's right is
     checked before the name is looked up, so names do not leak to non-owners)."""
-    async with ctx.db.connection() as conn:
+    async with ctx.db.transaction() as conn:
         await get_project_for(
             conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
         )
         user = await find_user(conn, login=data.user)
-    member: MemberRead = await set_member(
-        ctx=ctx,
-        principal=principal,
-        project_id=project_id,
-        user_id=user.id,
-        data=MemberUpsert(role=data.role),
-    )
+        member: MemberRead = await set_member(
+            conn,
+            principal=principal,
+            project_id=project_id,
+            user_id=user.id,
+            data=MemberUpsert(role=data.role),
+        )
     return MemberDetail(
         user_id=user.id,
         username=user.username,

@@ -23,6 +23,8 @@ from typing import Any
 import snowballstemmer  # type: ignore[import-untyped]
 
 from lorebase.providers.base import (
+    ChatBase,
+    ChatOptions,
     Completion,
     Embedder,
     Message,
@@ -207,7 +209,7 @@ def answer(question: str, sources: Sequence[Source]) -> str:
     return choose(found, {(c.source, c.position): c.text for c in found})
 
 
-class ExtractiveChatModel:
+class ExtractiveChatModel(ChatBase):
     """A ChatModel with no model: answers `format_sources` prompts by extraction."""
 
     generative = False
@@ -245,25 +247,12 @@ class ExtractiveChatModel:
                 found = with_similarities(found, vectors)
         return choose(found, {(c.source, c.position): c.text for c in found})
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """The extracted answer (no tokens are spent: usage is zero)."""
         return Completion(text=await self._answer(messages), model_id=MODEL_ID)
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
+    async def _stream_with(
+        self, messages: Sequence[Message], options: ChatOptions
     ) -> AsyncIterator[str]:
         """The same answer, one cited sentence per delta."""
         text = await self._answer(messages)
