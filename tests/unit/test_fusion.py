@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from lorebase.evaluation.dataset import query_kind
-from lorebase.retrieval.fusion import convex, fuse_legs, lexical_weight, normalise
+from lorebase.retrieval.fusion import (
+    convex,
+    fuse_legs,
+    gated_share,
+    lexical_weight,
+    normalise,
+    top_margin,
+)
 
 
 def test_normalise_minmax_and_zscore_with_their_floors() -> None:
@@ -75,3 +82,20 @@ def test_query_kind_tells_keyword_queries_from_questions() -> None:
     assert query_kind("zfill") == "keyword"
     assert query_kind("How do I fetch multiple files with libcurl?") == "natural"
     assert query_kind("configure fails when using static libraries") == "natural"
+
+
+def test_top_margin_reads_how_far_the_best_hit_stands_out() -> None:
+    assert top_margin([10.0, 5.0, 1.0]) == pytest.approx(0.5)
+    assert top_margin([1.0, 4.0]) == pytest.approx(0.75)  # unsorted input
+    assert top_margin([3.0, 3.0]) == 0.0
+    assert top_margin([2.0]) == 1.0
+    assert top_margin([]) == 0.0
+    assert top_margin([0.0, -1.0]) == 0.0
+
+
+def test_gated_share_scales_a_leg_by_its_confidence() -> None:
+    assert gated_share(0.3, 0.4, full_at=0.2) == pytest.approx(0.3)
+    assert gated_share(0.3, 0.1, full_at=0.2) == pytest.approx(0.15)
+    assert gated_share(0.3, 0.0, full_at=0.2) == 0.0
+    assert gated_share(0.3, -1.0, full_at=0.2) == 0.0
+    assert gated_share(0.3, 0.0, full_at=0.0) == pytest.approx(0.3)  # no gate

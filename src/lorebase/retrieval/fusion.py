@@ -77,6 +77,24 @@ def convex(
     return sorted(fused.items(), key=lambda pair: (-pair[1], order[pair[0]]))
 
 
+def top_margin(scores: Sequence[float]) -> float:
+    """How clearly a leg's best hit stands out: (s1 - s2) / s1 of its two best scores, 1 for a
+    single positive hit, 0 for none (or a best score <= 0)."""
+    ordered = sorted(scores, reverse=True)
+    if not ordered or ordered[0] <= 0:
+        return 0.0
+    if len(ordered) == 1:
+        return 1.0
+    return max(ordered[0] - ordered[1], 0.0) / ordered[0]
+
+
+def gated_share(share: float, confidence: float, *, full_at: float) -> float:
+    """A leg's share scaled by its confidence: all of it from `full_at` up, less below."""
+    if full_at <= 0:
+        return share
+    return share * min(1.0, max(confidence, 0.0) / full_at)
+
+
 KEYWORD_MAX_WORDS = 6
 _QUOTED = re.compile(r"\"[^\"]+\"|'[^']{2,}'|`[^`]+`")
 _CODE = re.compile(
