@@ -42,6 +42,7 @@ from lorebase.settings import get_settings
 
 DEPTH = 100
 RERANK_WINDOW = 20
+RERANK = False  # --rerank: the offline max-sim rerankers too (embeds every sentence)
 TEXTS: dict[uuid.UUID, str] = {}  # chunk id -> text, of every chunk a leg returned
 Hits = list[tuple[uuid.UUID, float]]  # chunk id, score; best first
 _STEM = snowballstemmer.stemmer("english")
@@ -149,33 +150,28 @@ def fusers() -> dict[str, Fuser]:
             [([i for i, _ in d], 1.0), ([i for i, _ in t], 0.5)]
         ),
     }
-    for alpha in (0.6, 0.7, 0.8, 0.85, 0.9):
+    for alpha in (0.7, 0.8, 0.85, 0.9):
         out[f"minmax dense={alpha}"] = lambda q, d, t, a=alpha: convex([(d, a), (t, 1 - a)])
         out[f"zscore dense={alpha}"] = lambda q, d, t, a=alpha: convex(
             [(d, a), (t, 1 - a)], how="zscore"
         )
-    for base, boosted in ((0.15, 0.5), (0.2, 0.5), (0.3, 0.5), (0.2, 0.6)):
-
-        def adaptive(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
-            w = lexical_weight(q, base=b, boosted=x)
-            return convex([(d, 1 - w), (t, w)])
+    for base, boosted in ((0.15, 0.5), (0.2, 0.5), (0.3, 0.5)):
 
         def adaptive_z(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
             w = lexical_weight(q, base=b, boosted=x)
             return convex([(d, 1 - w), (t, w)], how="zscore")
 
-        out[f"adaptive minmax lex={base}/{boosted}"] = adaptive
         out[f"adaptive zscore lex={base}/{boosted}"] = adaptive_z
     out.update(gated_fusers())
     return out
 
 
 def gated_fusers() -> dict[str, Fuser]:
-    """The lexical leg weighed by its confidence (its best hit's margin), and/or its
-    candidates kept only when the dense leg also has them near the top."""
+    """The lexical leg's share scaled by its confidence (its best hit's margin), alone or on
+    top of the query-adaptive share; and its candidates kept only near the dense top."""
     out: dict[str, Fuser] = {}
     for share in (0.3, 0.5):
-        for full_at in (0.1, 0.2, 0.4):
+        for full_at in (0.2, 0.4, 0.6):
 
             def gated(
                 q: str, d: Hits, t: Hits, s: float = share, f: float = full_at, how: Any = "zscore"
@@ -183,20 +179,26 @@ def gated_fusers() -> dict[str, Fuser]:
                 w = gated_share(s, top_margin([x for _, x in t]), full_at=f)
                 return convex([(d, 1 - w), (t, w)], how=how)
 
+            def gated_adaptive(
+                q: str, d: Hits, t: Hits, s: float = share, f: float = full_at
+            ) -> Hits:
+                w = lexical_weight(
+                    q, base=gated_share(s, top_margin([x for _, x in t]), full_at=f), boosted=0.5
+                )
+                return convex([(d, 1 - w), (t, w)], how="zscore")
+
             out[f"gated zscore lex={share} full@{full_at}"] = gated
             out[f"gated minmax lex={share} full@{full_at}"] = (
                 lambda q, d, t, s=share, f=full_at: gated(q, d, t, s, f, "minmax")
             )
+            out[f"gated+adaptive zscore lex={share} full@{full_at} kw=0.5"] = gated_adaptive
     for top_n in (10, 20):
-        for full_at in (0.2, 1.01):
 
-            def within(q: str, d: Hits, t: Hits, n: int = top_n, f: float = full_at) -> Hits:
-                near = {i for i, _ in d[:n]}
-                kept = t if top_margin([x for _, x in t]) >= f else [h for h in t if h[0] in near]
-                return convex([(d, 0.7), (kept, 0.3)], how="zscore")
+        def within(q: str, d: Hits, t: Hits, n: int = top_n) -> Hits:
+            near = {i for i, _ in d[:n]}
+            return convex([(d, 0.7), ([h for h in t if h[0] in near], 0.3)], how="zscore")
 
-            label = "always" if full_at > 1 else f"unless margin>={full_at}"
-            out[f"zscore dense=0.7 lexical within dense top {top_n} {label}"] = within
+        out[f"zscore dense=0.7 lexical within dense top {top_n}"] = within
     return out
 
 
@@ -285,7 +287,8 @@ async def sweep_one(ctx: AppContext, path: Path, ranks: Sequence[str]) -> list[d
                 for q in dataset.queries
             }
             add(f"hybrid[{rank}] {name}", fused, None)
-    await add_reranked(ctx, dataset, legs, doc_of_chunk, add)
+    if RERANK:
+        await add_reranked(ctx, dataset, legs, doc_of_chunk, add)
     return rows
 
 
@@ -328,7 +331,10 @@ def main() -> None:
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--rank", action="append", default=[], help="full-text rankings")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rerank", action="store_true", help="offline max-sim rerankers")
     args = parser.parse_args()
+    global RERANK
+    RERANK = args.rerank
     rows = asyncio.run(sweep(args.datasets, args.rank or ["idf", "bm25"]))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

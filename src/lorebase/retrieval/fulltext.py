@@ -2,7 +2,7 @@
 
 `websearch_to_tsquery` ANDs every term, so a natural-language question usually matches
 nothing. By default the query's lexemes are OR-ed instead and ranked by idf * ts_rank; a query
-written with web-search syntax (quoted phrases, `-term`, `or`) keeps its exact meaning.
+written with web-search syntax (quoted phrases, `-term`, `OR`) keeps its exact meaning.
 
 Ranking every chunk that contains any query word would read most of a large project (a common
 word is in tens of thousands of chunks), so an OR query ranks only the chunks that contain its
@@ -22,6 +22,7 @@ from lorebase.cache import Cache
 from lorebase.db import Conn
 from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.frequency import Corpus, FrequencyMemo, term_stats
+from lorebase.retrieval.fusion import is_question
 from lorebase.retrieval.lexical_repository import (
     FulltextOperator,
     FulltextRank,
@@ -29,12 +30,16 @@ from lorebase.retrieval.lexical_repository import (
     tsquery_term,
 )
 
-_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\s(?:or|OR)\s')
+# `OR` only in capitals: "stable or development version?" is a question, not an operator
+# (as `or` it made the query an AND of every word, which matched almost nothing).
+_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\sOR\s')
 
 
 def uses_websearch_syntax(text: str) -> bool:
-    """True when the user wrote web-search operators: a quoted phrase, `-term` or `or`."""
-    return _WEBSEARCH_SYNTAX.search(text) is not None
+    """True when the user wrote web-search operators: a quoted phrase, `-term` or `OR`, and
+    not in a question ("Why does my posting using -F not work?" names curl's option `-F`; it
+    does not exclude the word "f")."""
+    return _WEBSEARCH_SYNTAX.search(text) is not None and not is_question(text)
 
 
 def effective_operator(text: str, configured: FulltextOperator) -> FulltextOperator:

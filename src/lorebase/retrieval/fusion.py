@@ -108,6 +108,11 @@ _QUESTION = re.compile(
 )
 
 
+def is_question(text: str) -> bool:
+    """True when `text` reads as a question (a question word first, or a final "?")."""
+    return _QUESTION.search(text.strip()) is not None
+
+
 def lexical_weight(query: str, *, base: float, boosted: float) -> float:
     """The lexical leg's weight for `query`: `boosted` when it quotes a phrase, or reads like
     search terms (a few bare words, or identifiers and code, and no question); else `base`.
@@ -116,7 +121,7 @@ def lexical_weight(query: str, *, base: float, boosted: float) -> float:
     if _QUOTED.search(text):
         return boosted
     words = text.split()
-    if _QUESTION.search(text) or len(words) > KEYWORD_MAX_WORDS:
+    if is_question(text) or len(words) > KEYWORD_MAX_WORDS:
         return base
     if _CODE.search(text) or len(words) <= 3:
         return boosted
