@@ -99,3 +99,36 @@ def test_gated_share_scales_a_leg_by_its_confidence() -> None:
     assert gated_share(0.3, 0.0, full_at=0.2) == 0.0
     assert gated_share(0.3, -1.0, full_at=0.2) == 0.0
     assert gated_share(0.3, 0.0, full_at=0.0) == pytest.approx(0.3)  # no gate
+
+
+def test_fuse_legs_scales_an_unsure_lexical_leg_down() -> None:
+    vector = [("a", 0.30), ("b", 0.32), ("c", 0.60)]  # cosine distances: a, b close
+    sure = [("b", 9.0), ("c", 1.0)]  # margin 0.89
+    unsure = [("b", 5.0), ("c", 4.9)]  # margin 0.02
+
+    def fused(text: list[tuple[str, float]], confidence: float | None) -> list[str]:
+        return fuse_legs(
+            "a plain question?",
+            vector,
+            text,
+            method="zscore",
+            vector_weight=0.5,
+            fulltext_weight=0.5,
+            rrf_k=60,
+            lexical_confidence=confidence,
+        )
+
+    assert fused(sure, 0.4)[0] == "b"  # a confident lexical leg keeps its share
+    assert fused(unsure, None)[0] == "b"  # ungated, even an unsure one outvotes the dense top
+    assert fused(unsure, 0.4)[0] == "a"  # gated: the dense order stands
+    rrf = fuse_legs(
+        "q",
+        vector,
+        unsure,
+        method="rrf",
+        vector_weight=1,
+        fulltext_weight=1,
+        rrf_k=60,
+        lexical_confidence=0.4,
+    )
+    assert rrf[0] == "b"  # RRF fuses ranks: no gate

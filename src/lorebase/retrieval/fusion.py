@@ -141,14 +141,19 @@ def fuse_legs(
     fulltext_weight: float,
     rrf_k: int,
     adaptive_weight: float | None = None,
+    lexical_confidence: float | None = None,
 ) -> list[K]:
     """The hybrid order of the legs' candidates: `vector_hits` as (id, cosine distance),
     `text_hits` as (id, rank), both best first. `rrf` fuses ranks; `minmax` and `zscore`
     fuse normalised scores (similarity = 1 - distance) with the weights taken as shares.
     With `adaptive_weight`, a query that reads like search terms or code (`lexical_weight`)
-    gives the lexical leg that share instead."""
+    gives the lexical leg that share instead. With `lexical_confidence`, score fusion scales
+    the lexical share by the leg's confidence (`top_margin`, full from that margin up)."""
     total = vector_weight + fulltext_weight
     lexical = fulltext_weight / total if total > 0 else 0.0
+    if lexical_confidence is not None and method != "rrf":
+        margin = top_margin([score for _, score in text_hits])
+        lexical = gated_share(lexical, margin, full_at=lexical_confidence)
     if adaptive_weight is not None:
         lexical = lexical_weight(query, base=lexical, boosted=max(lexical, adaptive_weight))
     if method == "rrf":
