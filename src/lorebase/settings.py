@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # gives the full-text leg this share instead (None: never).
     hybrid_fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
     hybrid_keyword_fulltext_share: float | None = Field(default=None, ge=0, le=1)
+    # Score fusion only: the full-text leg gets its whole share when its best hit stands this
+    # far above the next ((s1 - s2) / s1), proportionally less below (None: always all).
+    hybrid_lexical_confidence: float | None = Field(default=None, gt=0, le=1)
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"

@@ -267,6 +267,7 @@ def _fuse(ctx: AppContext, mode: SearchMode, legs: _Legs, query_text: str) -> li
         fulltext_weight=settings.hybrid_fulltext_weight,
         rrf_k=settings.rrf_k,
         adaptive_weight=settings.hybrid_keyword_fulltext_share,
+        lexical_confidence=settings.hybrid_lexical_confidence,
     )
 
 
