@@ -20,22 +20,23 @@ def base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def banner(url: str) -> str:
+def banner(url: str, workers: int = 1) -> str:
+    plural = "s" if workers != 1 else ""
     return (
         "\n"
-        f"  Lorebase is running.\n"
+        f"  Lorebase is running ({workers} HTTP worker{plural}).\n"
         f"    Console   {url}/\n"
         f"    API docs  {url}/api/docs\n"
         f"    First admin:  {ADMIN_COMMAND}\n"
     )
 
 
-def _wait_and_print(url: str, out: TextIO, timeout: float) -> None:
+def _wait_and_print(url: str, out: TextIO, timeout: float, workers: int) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(url + "/api/v1/health", timeout=2.0).status_code == 200:
-                out.write(banner(url) + "\n")
+                out.write(banner(url, workers) + "\n")
                 out.flush()
                 return
         except httpx.HTTPError:
@@ -43,11 +44,13 @@ def _wait_and_print(url: str, out: TextIO, timeout: float) -> None:
         time.sleep(0.25)
 
 
-def print_banner_when_up(host: str, port: int, *, timeout: float = 300.0) -> threading.Thread:
+def print_banner_when_up(
+    host: str, port: int, *, workers: int = 1, timeout: float = 300.0
+) -> threading.Thread:
     """Print the banner on stdout as soon as the server answers its health check."""
     thread = threading.Thread(
         target=_wait_and_print,
-        args=(base_url(host, port), sys.stdout, timeout),
+        args=(base_url(host, port), sys.stdout, timeout, workers),
         name="lorebase-banner",
         daemon=True,
     )

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # Hybrid search: candidates per leg, weighted reciprocal rank fusion (measured with
     # `lorebase eval`, see bench/RESULTS.md), full-text query form and ranking function.
     retrieval_candidates: int = Field(default=50, ge=1, le=1000)
+    # ... proportional to top_k below that ceiling: this many per result asked for. 50 keeps
+    # the ceiling for every top_k: 2 wins nDCG@5 at top_k 5 and 4 wins nDCG@10 at top_k 10 on
+    # pydoc-qa, zsh-faq and curl-faq, but neither wins both (bench/RESULTS.md, issue 13).
+    retrieval_candidates_per_result: int = Field(default=50, ge=1, le=100)
     rrf_k: int = Field(default=60, ge=0)
     # `rrf` fuses ranks; `minmax` / `zscore` fuse each leg's normalised scores, the weights
     # below taken as shares. A query that reads like search terms or code (not a question)

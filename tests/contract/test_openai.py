@@ -362,6 +362,27 @@ async def test_embeddings_of_the_wrong_dimension_are_a_bad_response(vendor: Fake
         await embedder.embed_batch(["x"])
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"object": "list"},  # no data
+        {"data": [{"embedding": [1.0] * 1536}]},  # no index
+        {"data": [{"index": 0, "embedding": "AAAAAA=="}]},  # base64 despite encoding_format
+        [1, 2, 3],
+    ],
+)
+async def test_unreadable_embeddings_are_a_bad_response(vendor: FakeVendor, body: Any) -> None:
+    vendor.script(EMBED, Reply(json=body))
+    embedder = embedder_for(
+        embedding_provider="openai",
+        openai_api_key=SecretStr(KEY),
+        openai_base_url=vendor.url + "/v1",
+    )
+    with pytest.raises(BadResponse, match="openai sent embeddings"):
+        await embedder.embed_batch(["x"])
+    assert len(vendor.calls(EMBED)) == 1, "a bad response is not retried"
+
+
 async def test_embedding_rate_limits_are_retried(vendor: FakeVendor) -> None:
     vendor.script(
         EMBED,

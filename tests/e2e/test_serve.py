@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
+from lorebase.serving import default_workers
 from tests.e2e.conftest import LOREBASE, LorebaseServer, service_pids
 
 
@@ -45,6 +48,41 @@ def test_serve_restart_keeps_data_and_stops_cleanly(
     )
     assert wrong.status_code == 401
     assert wrong.headers["content-type"] == "application/problem+json"
+
+
+def _http_workers(serve_pid: int) -> list[int]:
+    """`lorebase serve`'s forked HTTP workers: its children running its own command line."""
+    own = Path(f"/proc/{serve_pid}/cmdline").read_bytes()
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(serve_pid)], capture_output=True)
+    pids = [int(pid) for pid in out.stdout.split()]
+    return [pid for pid in pids if Path(f"/proc/{pid}/cmdline").read_bytes() == own]
+
+
+def test_plain_serve_runs_a_worker_per_core_and_kill_9_stops_them_all(
+    server_factory: type[LorebaseServer],
+) -> None:
+    server = server_factory()
+    server.start()
+    assert server.process is not None
+    expected = default_workers()
+    deadline = time.monotonic() + 30
+    while "Lorebase is running" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    plural = "s" if expected > 1 else ""
+    assert f"Lorebase is running ({expected} HTTP worker{plural})" in server.log()
+    workers = _http_workers(server.process.pid)
+    assert len(workers) == (expected if expected > 1 else 0)
+    statuses = {httpx.get(server.url + "/api/v1/health").status_code for _ in range(20)}
+    assert statuses == {200}
+
+    server.kill()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")], "orphaned workers"
+    with socket.socket() as sock:  # nobody holds the port any more
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", server.port))
 
 
 def test_second_serve_on_same_data_dir_refuses(server_factory: type[LorebaseServer]) -> None:

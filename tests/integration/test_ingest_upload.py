@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
+import pytest
 
 from lorebase.context import AppContext
 from tests import samples
@@ -130,7 +133,7 @@ async def test_every_format_in_one_upload_and_a_corrupt_pdf_fails_alone(
 
 
 async def test_identical_content_is_free_and_a_new_version_replaces_the_old(
-    ctx: AppContext, client: httpx.AsyncClient
+    ctx: AppContext, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await register_user(client)
     project = await create_project(client, user.headers)
@@ -144,12 +147,23 @@ async def test_identical_content_is_free_and_a_new_version_replaces_the_old(
     assert again.json()["duplicate"] is True
     assert again.json()["document_id"] == first.json()["document_id"]
 
+    embedded: list[str] = []
+    embed_batch = ctx.embedder.embed_batch
+
+    async def counting(texts: Sequence[str]) -> list[list[float]]:
+        embedded.extend(texts)
+        return await embed_batch(texts)
+
+    monkeypatch.setattr(ctx.embedder, "embed_batch", counting)
     updated = GUIDE.replace("five minutes", "ten minutes")
     second = await upload(client, user.headers, project["id"], ("guide.md", updated.encode()))
     assert second.status_code == 202
     assert second.json()["document_id"] == first.json()["document_id"]
     assert second.json()["version"] == "1.1.0"
     await drain(ctx)
+    # Only the changed chunk is embedded again; the others keep the first version's vectors.
+    assert embedded, "the changed chunk is embedded"
+    assert all("ten minutes" in text for text in embedded), embedded
 
     chunks = await chunks_of(ctx, first.json()["document_id"])
     assert {c["version"] for c in chunks} == {"1.1.0"}, "only the latest version is indexed"

@@ -76,3 +76,20 @@ def test_one_worker_or_a_remote_embedder_shares_nothing() -> None:
         Settings(embedding_provider="openai", openai_api_key="k"), workers=2  # type: ignore[arg-type]
     ) as path:
         assert path is None
+
+
+async def test_a_worker_forked_before_the_model_loads_waits_in_the_backlog() -> None:
+    """`serve` forks its workers while the socket only listens, then loads the model: a
+    request sent in between is answered once the model serves, not refused."""
+    with shared_local_model(Settings(embedding_provider="local"), workers=2) as server:
+        assert server is not None
+        shared = SharedEmbedder(str(server.path), like=LocalEmbedder())
+        pending = asyncio.ensure_future(shared.embed_batch(["asked before the model loaded"]))
+        await asyncio.sleep(0.3)
+        assert not pending.done()
+        await asyncio.to_thread(server.start)
+        got = await asyncio.wait_for(pending, timeout=60)
+        await shared.aclose()
+        want = server.embedder.embed_sync(["asked before the model loaded"])
+        assert np.allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+    assert not server.path.exists()

@@ -42,4 +42,6 @@ def test_banner_names_console_docs_and_admin_command() -> None:
     assert "http://127.0.0.1:8000/\n" in text
     assert "http://127.0.0.1:8000/api/docs" in text
     assert ADMIN_COMMAND in text
+    assert "(1 HTTP worker)" in text
+    assert "(4 HTTP workers)" in banner(url, 4)
     assert base_url("::1", 9) == "http://[::1]:9"

@@ -75,6 +75,7 @@ def answer_cache_key(
         ),
         "retrieval": [
             settings.retrieval_candidates,
+            settings.retrieval_candidates_per_result,
             settings.rrf_k,
             settings.hybrid_fusion,
             settings.hybrid_keyword_fulltext_share,

@@ -22,14 +22,20 @@ def py_spy() -> str | None:
 
 
 def worker_pids(serve_pid: int) -> list[int]:
-    """uvicorn's worker processes (spawned interpreters), or serve itself with one worker."""
+    """The HTTP workers of `lorebase serve`: its forked children (same command line), uvicorn's
+    spawned interpreters, or serve itself with one worker."""
     workers = []
+    try:
+        own = Path(f"/proc/{serve_pid}/cmdline").read_bytes()
+    except OSError:
+        return [serve_pid]
     for pid in process_tree([serve_pid]):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
+        spawned = b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline
+        if pid != serve_pid and (spawned or cmdline == own):
             workers.append(pid)
     return workers or [serve_pid]
 

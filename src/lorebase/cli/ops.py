@@ -41,7 +41,7 @@ from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_option
 from lorebase.mcp.stdio import run_stdio
 from lorebase.memory import check_redis_budget
 from lorebase.providers.base import ProviderError
-from lorebase.serving import PARENT_ENV
+from lorebase.serving import PARENT_ENV, WorkerPool, default_workers
 from lorebase.settings import Settings, get_settings
 
 
@@ -60,18 +60,36 @@ def _export(settings: Settings) -> None:
     get_settings.cache_clear()
 
 
+_UVICORN: dict[str, Any] = {
+    "factory": True,
+    "log_config": None,
+    "access_log": False,
+    "proxy_headers": False,
+    "server_header": False,
+    # uvloop + httptools, named so a missing extra fails loudly instead of silently serving on
+    # the slower pure-Python stack.
+    "loop": "uvloop",
+    "http": "httptools",
+}
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(
-        1, min=1, help="HTTP worker processes (2+ share one local embedding model)."
+        None,
+        min=1,
+        envvar="LOREBASE_WORKERS",
+        show_default="the cores, at most 4",
+        help="HTTP worker processes (they share one local embedding model).",
     ),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
     settings = command_settings()
     check_configured(settings)
+    workers = workers or default_workers()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
         _export(resolved)
@@ -84,40 +102,42 @@ def serve(
         # Each worker process sizes its share of the cores (the local embedder's threads).
         os.environ["LOREBASE_WORKERS"] = str(workers)
         os.environ[PARENT_ENV] = str(os.getpid())
-        with shared_local_model(resolved, workers=workers) as socket_path:
-            shared = f"; local embedding model loaded once, shared over {socket_path}"
-            logging.getLogger("lorebase.serve").info(
-                "serving http://%s:%d with %d HTTP worker%s%s",
-                host,
-                port,
-                workers,
-                "s" if workers > 1 else "",
-                shared if socket_path else "",
-            )
-            print_banner_when_up(host, port)
-            _run_uvicorn(host=host, port=port, workers=workers)
+        if workers == 1:
+            _announce(host, port, workers, None)
+            uvicorn.run("lorebase.main:create_app", host=host, port=port, **_UVICORN)
+            return
+        _serve_workers(resolved, host=host, port=port, workers=workers)
 
 
-def _run_uvicorn(*, host: str, port: int, workers: int) -> None:
-    uvicorn.run(
-        "lorebase.serving:create_worker_app" if workers > 1 else "lorebase.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        # uvloop + httptools, named so a missing extra fails loudly instead of silently
-        # serving on the slower pure-Python stack.
-        loop="uvloop",
-        http="httptools",
-        # With --workers, uvicorn kills a worker that does not answer its ping within this
-        # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
-        # model warm-up) on a busy 2-core machine, which then restarts workers forever.
-        timeout_worker_healthcheck=60,
+def _announce(host: str, port: int, workers: int, socket_path: Path | None) -> None:
+    shared = f"; local embedding model loaded once, shared over {socket_path}"
+    logging.getLogger("lorebase.serve").info(
+        "serving http://%s:%d with %d HTTP worker%s%s",
+        host,
+        port,
+        workers,
+        "s" if workers > 1 else "",
+        shared if socket_path else "",
     )
+    print_banner_when_up(host, port, workers=workers)
+
+
+def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Fork the HTTP workers first (no thread or model yet), then load the shared model."""
+    config = uvicorn.Config("lorebase.serving:create_worker_app", host=host, port=port, **_UVICORN)
+    pool = WorkerPool(config, workers)
+    with shared_local_model(settings, workers=workers) as shared:
+        pool.start()
+        try:
+            if shared is not None:
+                shared.start()
+            _announce(host, port, workers, shared.path if shared else None)
+        except BaseException:
+            pool.stop()
+            raise
+        code = pool.run()
+    if code:
+        raise SystemExit(code)
 
 
 async def _reembed(settings: Settings, project_id: uuid.UUID, batch_size: int) -> ReembedResult:

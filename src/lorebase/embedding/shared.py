@@ -82,7 +82,10 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 
 
 class EmbeddingServer:
-    """The local model, loaded once, served on `path` from a background thread."""
+    """The local model, loaded once, served on `path` from a background thread.
+
+    `listen()` only binds the socket (workers forked then queue their first requests in its
+    backlog); `start()` (or `with`) also loads the model and serves."""
 
     def __init__(self, path: Path, *, threads: int) -> None:
         self.path = path
@@ -90,23 +93,33 @@ class EmbeddingServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> EmbeddingServer:
+    def listen(self) -> EmbeddingServer:
+        if self._server is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            server = _Server(str(self.path), _Handler)
+            server.embedder = self.embedder
+            os.chmod(self.path, 0o600)
+            self._server = server
+        return self
+
+    def start(self) -> EmbeddingServer:
+        self.listen()
+        assert self._server is not None
         self.embedder.warm_up()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        server = _Server(str(self.path), _Handler)
-        server.embedder = self.embedder
-        os.chmod(self.path, 0o600)
-        self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="embedding-server", daemon=True
+            target=self._server.serve_forever, name="embedding-server", daemon=True
         )
         self._thread.start()
         return self
 
+    def __enter__(self) -> EmbeddingServer:
+        return self.start()
+
     def __exit__(self, *exc: object) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            if self._thread is not None:
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
@@ -199,19 +212,20 @@ def share_local_model(embedder: Embedder) -> Embedder:
 
 
 @contextlib.contextmanager
-def shared_local_model(settings: Settings, *, workers: int) -> Iterator[str | None]:
-    """With several workers and the `local` embedder: load the model here, serve it on a Unix
-    socket in a private temporary directory and export SOCKET_ENV for the workers; yields the
-    socket path (None when there is nothing to share)."""
+def shared_local_model(settings: Settings, *, workers: int) -> Iterator[EmbeddingServer | None]:
+    """With several workers and the `local` embedder: an `EmbeddingServer` listening on a Unix
+    socket in a private temporary directory, exported as SOCKET_ENV for the workers (fork them
+    now, then `start()` it to load and serve the model); None when there is nothing to share."""
     if workers < 2 or settings.embedding_provider != "local":
         yield None
         return
     threads = settings.embedding_threads or max(1, min(4, os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="lorebase-") as directory:
         path = Path(directory) / "embedding.sock"  # short: AF_UNIX paths stop at 107 bytes
-        with EmbeddingServer(path, threads=threads):
-            os.environ[SOCKET_ENV] = str(path)
-            try:
-                yield str(path)
-            finally:
-                os.environ.pop(SOCKET_ENV, None)
+        server = EmbeddingServer(path, threads=threads)
+        try:
+            os.environ[SOCKET_ENV] = str(server.listen().path)
+            yield server
+        finally:
+            os.environ.pop(SOCKET_ENV, None)
+            server.__exit__(None, None, None)

@@ -103,11 +103,47 @@ async def extract_source(source: Source, *, limit_seconds: float | None = None) 
         ) from None
 
 
+async def _reusable_vectors(
+    ctx: AppContext,
+    document_id: UUID | None,
+    embedder: Embedder,
+    chunks: list[Chunk],
+    texts: list[str],
+) -> dict[str, list[float]]:
+    """Vectors of the document's current chunks that the new version embeds again, by
+    embedding input: a new version re-embeds only what changed. (Vectors are stored once,
+    in knowledge_items: the embedding cache kept a second copy of each, bench/RESULTS.md.)"""
+    if document_id is None:
+        return {}
+    async with ctx.db.connection() as conn:
+        rows = await repository.current_vectors(
+            conn,
+            document_id=document_id,
+            model=embedder.model_id,
+            chunk_hashes=[sha256(chunk.text) for chunk in chunks],
+        )
+    wanted = set(texts)
+    known: dict[str, list[float]] = {}
+    for row in rows:
+        text = embedding_input(row["chunk_text"], {"context": row["context"]})
+        if text in wanted:
+            vector = row["embedding"]  # pgvector's Vector (binary results) or an array
+            values = vector.to_numpy() if hasattr(vector, "to_numpy") else vector
+            known[text] = np.asarray(values, dtype=np.float32).tolist()
+    return known
+
+
 async def prepare(
-    ctx: AppContext, *, source: Source, progress: Progress, project_id: UUID | None = None
+    ctx: AppContext,
+    *,
+    source: Source,
+    progress: Progress,
+    project_id: UUID | None = None,
+    document_id: UUID | None = None,
 ) -> Prepared:
-    """Extract, chunk and embed; raises `ExtractionError` for unreadable content and
-    `ProviderError` subclasses when embedding fails."""
+    """Extract, chunk and embed (reusing the vectors of `document_id`'s unchanged chunks);
+    raises `ExtractionError` for unreadable content and `ProviderError` subclasses when
+    embedding fails."""
     embedder = ctx.embedder
     await progress.advance("extract", total=1)
     extracted = await extract_source(source, limit_seconds=ctx.settings.extract_timeout_seconds)
@@ -134,9 +170,13 @@ async def prepare(
     texts = [
         embedding_input(chunk.text, meta) for chunk, meta in zip(chunks, chunk_meta, strict=True)
     ]
+    known = await _reusable_vectors(ctx, document_id, embedder, chunks, texts)
     for start in range(0, len(texts), EMBED_BATCH):
         batch = texts[start : start + EMBED_BATCH]
-        vectors.extend(await embed_texts(db=ctx.db, embedder=embedder, texts=batch))
+        todo = [text for text in batch if text not in known]
+        embedded = await embed_texts(db=None, embedder=embedder, texts=todo)
+        fresh = dict(zip(todo, embedded, strict=True))
+        vectors.extend(known[text] if text in known else fresh[text] for text in batch)
         await progress.advance("embed", done=len(batch))
     return Prepared(
         extracted=extracted,
@@ -225,7 +265,11 @@ async def index_version(
         meta=dict(meta.get("source") or {"source": document["name"]}),
     )
     prepared = await prepare(
-        ctx, source=source, progress=progress, project_id=document["project_id"]
+        ctx,
+        source=source,
+        progress=progress,
+        project_id=document["project_id"],
+        document_id=document_id,
     )
     await progress.advance("store", total=len(prepared.chunks))
     async with ctx.db.transaction() as conn:

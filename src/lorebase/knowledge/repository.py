@@ -136,15 +136,25 @@ async def finish_job(
     status: str,
     error: str | None,
     result: dict[str, Any] | None = None,
+    stages: dict[str, dict[str, int]] | None = None,
+    progress: tuple[str, int, int] | None = None,
 ) -> dict[str, Any] | None:
+    """The job's end; the final `stages` and `progress` (stage, done, total) go in the same
+    update (progress writes are throttled, so the last ones may not have been written)."""
+    extra: dict[str, Any] = {} if result is None else {"result": result}
+    if stages is not None:
+        extra["stages"] = stages
+    stage, done, total = progress or (None, None, None)
     cursor = await conn.execute(
         f"""
         UPDATE jobs SET status = %s, error = %s, finished_at = now(), heartbeat_at = now(),
-               payload = payload || %s
+               payload = payload || %s, stage = COALESCE(%s, stage),
+               progress_done = COALESCE(%s, progress_done),
+               progress_total = COALESCE(%s, progress_total)
         WHERE id = %s AND status IN ('queued', 'running')
         RETURNING {_JOB_COLUMNS}
         """,
-        (status, error, Jsonb({"result": result} if result is not None else {}), job_id),
+        (status, error, Jsonb(extra), stage, done, total, job_id),
     )
     return await cursor.fetchone()
 
@@ -237,6 +247,21 @@ async def copy_prepared_items(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> in
                 await copy.write_row(row)
                 written += 1
     return written
+
+
+async def current_vectors(
+    conn: Conn, *, document_id: UUID, model: str, chunk_hashes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The document's current chunks in `model`'s space whose text hash is one of
+    `chunk_hashes`: (chunk_text, context, embedding), read through the document_id index."""
+    if not chunk_hashes:
+        return []
+    cursor = await conn.execute(
+        "SELECT chunk_text, metadata->>'context' AS context, embedding FROM knowledge_items "
+        "WHERE document_id = %s AND embedding_model = %s AND content_hash = ANY(%s)",
+        (document_id, model, list(set(chunk_hashes))),
+    )
+    return list(await cursor.fetchall())
 
 
 async def delete_document_items(conn: Conn, *, document_id: UUID) -> int:

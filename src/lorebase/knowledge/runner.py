@@ -55,7 +55,8 @@ class JobTracker:
         counters["done"] += done
         counters["total"] += total
         self.stage = stage
-        await self.flush(force=counters["done"] >= counters["total"] and done > 0)
+        # Throttled like every other write: the finished job records its final counters.
+        await self.flush()
 
     async def set_overall(self, done: int, total: int, *, stage: str | None = None) -> None:
         self.overall = (done, total)
@@ -63,25 +64,25 @@ class JobTracker:
             self.stages[stage] = {"done": done, "total": total}
         await self.flush()
 
-    async def flush(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._written < self.interval:
-            return
-        self._written = now
+    def progress(self) -> tuple[str, int, int]:
+        """(stage, done, total) as the job row shows them."""
         if self.overall is not None:
             done, total = self.overall
         elif self.stage is not None:
             done, total = self.stages[self.stage]["done"], self.stages[self.stage]["total"]
         else:
             done, total = 0, 0
+        return self.stage or "queued", done, total
+
+    async def flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < self.interval:
+            return
+        self._written = now
+        stage, done, total = self.progress()
         async with self.db.connection() as conn:
             cancelled = await repository.record_progress(
-                conn,
-                job_id=self.job_id,
-                stage=self.stage or "queued",
-                done=done,
-                total=total,
-                stages=self.stages,
+                conn, job_id=self.job_id, stage=stage, done=done, total=total, stages=self.stages
             )
         if cancelled:
             self.cancel_requested = True
@@ -171,7 +172,7 @@ async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
         return
     finally:
         beat.cancel()
-    await _finish(ctx, row, "succeeded", None, result=result)
+    await _finish(ctx, row, "succeeded", None, result=result, tracker=tracker)
 
 
 async def _retry_later(ctx: AppContext, row: dict[str, Any], exc: ProviderUnavailable) -> None:
@@ -198,13 +199,20 @@ async def _finish(
     error: str | None,
     *,
     result: dict[str, Any] | None = None,
+    tracker: JobTracker | None = None,
 ) -> None:
     if status == "cancelled":
         await _document_failed(ctx, row, "indexing was cancelled")
     error = error[:MAX_ERROR_CHARS] if error else None
     async with ctx.db.transaction() as conn:
         finished = await repository.finish_job(
-            conn, job_id=row["id"], status=status, error=error, result=result
+            conn,
+            job_id=row["id"],
+            status=status,
+            error=error,
+            result=result,
+            stages=tracker.stages if tracker else None,
+            progress=tracker.progress() if tracker else None,
         )
         if finished is not None:
             await source_jobs.job_ended(conn, finished, status, error)

@@ -24,6 +24,7 @@ from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
 from lorebase.retrieval.schemas import QueryFilters, ResultRead
 from lorebase.retrieval.vector import Vector, embed_query, search_vector
+from lorebase.settings import Settings
 from lorebase.timing import Timer
 
 SearchMode = Literal["semantic", "fulltext", "hybrid"]
@@ -152,11 +153,18 @@ def _plan(
         top_k=top_k,
         window=window,
         pool=pool,
-        per_leg=max(pool, settings.retrieval_candidates) if mode == "hybrid" else pool,
+        per_leg=hybrid_candidates(settings, top_k=top_k, pool=pool) if mode == "hybrid" else pool,
         where=where,
         params=params,
         use_query_cache=use_query_cache,
     )
+
+
+def hybrid_candidates(settings: Settings, *, top_k: int, pool: int) -> int:
+    """Candidates each hybrid leg returns: RETRIEVAL_CANDIDATES_PER_RESULT per result asked
+    for, at most RETRIEVAL_CANDIDATES, never fewer than the passages hydrated."""
+    wanted = settings.retrieval_candidates_per_result * top_k
+    return max(pool, min(settings.retrieval_candidates, wanted))
 
 
 async def _run_legs(ctx: AppContext, plan: _Plan, outcome: SearchOutcome, timer: Timer) -> _Legs:

@@ -158,6 +158,7 @@ async def search_vector(
 
     if plan.exact:
         return await candidates()
-    async with conn.transaction():
+    # Pipelined: BEGIN, the settings and the query go out together (one round trip, not three).
+    async with conn.pipeline(), conn.transaction():
         await repository.use_hnsw_index(conn, ef_search=plan.ef_search)
         return await candidates()
