@@ -109,8 +109,9 @@ def _run_uvicorn(*, host: str, port: int, workers: int) -> None:
         http="httptools",
         # With --workers, uvicorn kills a worker that does not answer its ping within this
         # many seconds. Its default (5 s) is shorter than a worker's start (spawn, imports,
-        # model warm-up) on a busy 2-core machine, which then restarts workers forever.
-        timeout_worker_healthcheck=60,
+        # model warm-up) on a busy 2-core machine, which then restarts workers forever (60 s
+        # was still too short at load 14: imports alone took longer, bench/RESULTS.md "Soak").
+        timeout_worker_healthcheck=180,
     )
 
 
