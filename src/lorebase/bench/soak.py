@@ -9,6 +9,7 @@ Mix per ten requests: 3 project reads, 1 project list, 1 task list, 2 semantic s
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from lorebase.ratelimit import RateLimiter
 from lorebase.settings import Settings
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 WARMUP_SECONDS = 60.0
 SAMPLE_SECONDS = 15.0
 # Requests prepared per second of soak: more than the server answers here, so the generator
@@ -244,15 +246,15 @@ def _repeat_phase(
 ) -> dict[str, Any]:
     """Searches repeating earlier texts (`soak_ttl`), after the memory was measured: the hits
     per cache kind and their ages, from which the TTLs are chosen."""
-    before = cache_counters(bench.server.url)
-    texts = zipf_texts(history, int(seconds * REQUESTS_PER_SECOND))
-    load = _load(bench, repeat_requests(project_id, texts), seconds)
-    return {
-        "seconds": seconds,
-        "history": len(history),
-        "load": load.as_dict(),
-        "kinds": hit_report(before, cache_counters(bench.server.url)),
-    }
+    try:
+        before = cache_counters(bench.server.url)
+        texts = zipf_texts(history, int(seconds * REQUESTS_PER_SECOND))
+        load = _load(bench, repeat_requests(project_id, texts), seconds)
+        kinds = hit_report(before, cache_counters(bench.server.url))
+    except Exception as exc:  # the soak's verdict stands without it; say what went wrong
+        log.exception("the soak's repeat phase failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"seconds": seconds, "history": len(history), "load": load.as_dict(), "kinds": kinds}
 
 
 def _verdict(bench: Bench, phases: dict[str, Any], redis_end: dict[str, Any]) -> dict[str, bool]:
