@@ -36,6 +36,7 @@ SAMPLE_SECONDS = 15.0
 # Requests prepared per second of soak: more than the server answers here, so the generator
 # rarely wraps around to a text it already sent.
 REQUESTS_PER_SECOND = 150
+SOAK_TIMEOUT_SECONDS = 60.0
 
 
 def _distinct_texts(bench: Bench, count: int) -> list[str]:
@@ -187,6 +188,9 @@ def _load(bench: Bench, requests: list[Request], seconds: float) -> LoadResult:
         headers={"Authorization": f"Bearer {bench.api.fresh_token(max_age=3600)}"},
         duration=seconds,
         connections=bench.connections or 8,
+        # A soak counts failures, not slowness: on a shared, loaded machine a search can queue
+        # for more than the default 10 s and would count as a socket error.
+        timeout=SOAK_TIMEOUT_SECONDS,
     )
     return run_load(spec, generator=bench.generator, wrk_path=bench.wrk_path)
 
