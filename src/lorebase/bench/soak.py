@@ -270,7 +270,7 @@ def _verdict(bench: Bench, phases: dict[str, Any], redis_end: dict[str, Any]) ->
     default = Settings.model_fields["database_pool_max"].default
     pool_max = int(os.environ.get("DATABASE_POOL_MAX", default))
     growth = _growth(phases)
-    return {
+    checks = {
         "redis_within_budget": redis_end["maxmemory_mb"] == 0
         or redis_end["used_memory_mb"] <= redis_end["maxmemory_mb"],
         "processes_within_10pct": all(
@@ -282,6 +282,8 @@ def _verdict(bench: Bench, phases: dict[str, Any], redis_end: dict[str, Any]) ->
         "postgres_backends_within_pools": postgres["backends"]
         <= (pool_max + 1) * bench.server.workers,
     }
+    log.info("soak: PostgreSQL shared memory bounds %s", bounds)
+    return checks
 
 
 def _growth(phases: dict[str, Any]) -> dict[str, float]:
