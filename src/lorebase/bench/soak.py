@@ -238,6 +238,7 @@ def soak(bench: Bench, result: ScenarioResult) -> None:
             "rate_limit_at_end": limit,
             "growth_after_warmup": _growth(phases),
             "checks": verdict,
+            "postgres_bounds": shared_memory_bound(bench.server.database_url),
             "repeat_phase": repeats,
             "metrics": _cache_metrics(bench),
         }
@@ -282,7 +283,6 @@ def _verdict(bench: Bench, phases: dict[str, Any], redis_end: dict[str, Any]) ->
         "postgres_backends_within_pools": postgres["backends"]
         <= (pool_max + 1) * bench.server.workers,
     }
-    log.info("soak: PostgreSQL shared memory bounds %s", bounds)
     return checks
 
 
