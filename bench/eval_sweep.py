@@ -35,11 +35,15 @@ from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_
 from lorebase.evaluation.runner import Ingested, ingest_dataset
 from lorebase.logs import configure_logging
 from lorebase.projects.service import delete_project, get_project_for
-from lorebase.retrieval.fusion import convex, lexical_weight, weighted_rrf
+from lorebase.providers.extractive import sentences
+from lorebase.retrieval.fusion import convex, gated_share, lexical_weight, top_margin, weighted_rrf
 from lorebase.retrieval.search import search, target_of
 from lorebase.settings import get_settings
 
 DEPTH = 100
+RERANK_WINDOW = 20
+RERANK = False  # --rerank: the offline max-sim rerankers too (embeds every sentence)
+TEXTS: dict[uuid.UUID, str] = {}  # chunk id -> text, of every chunk a leg returned
 Hits = list[tuple[uuid.UUID, float]]  # chunk id, score; best first
 _STEM = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"\w+")
@@ -114,6 +118,7 @@ async def collect(
             latencies.append((time.perf_counter() - started) * 1000)
             legs[label][qid] = [(r.id, r.similarity_score) for r in outcome.results]
             for r in outcome.results:
+                TEXTS[r.id] = r.chunk_text
                 corpus_id = ingested.doc_of.get(r.document_id)
                 if corpus_id is not None:
                     doc_of_chunk[r.id] = corpus_id
@@ -145,23 +150,103 @@ def fusers() -> dict[str, Fuser]:
             [([i for i, _ in d], 1.0), ([i for i, _ in t], 0.5)]
         ),
     }
-    for alpha in (0.6, 0.7, 0.8, 0.85, 0.9):
+    for alpha in (0.7, 0.8, 0.85, 0.9):
         out[f"minmax dense={alpha}"] = lambda q, d, t, a=alpha: convex([(d, a), (t, 1 - a)])
         out[f"zscore dense={alpha}"] = lambda q, d, t, a=alpha: convex(
             [(d, a), (t, 1 - a)], how="zscore"
         )
-    for base, boosted in ((0.15, 0.5), (0.2, 0.5), (0.3, 0.5), (0.2, 0.6)):
-
-        def adaptive(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
-            w = lexical_weight(q, base=b, boosted=x)
-            return convex([(d, 1 - w), (t, w)])
+    for base, boosted in ((0.15, 0.5), (0.2, 0.5), (0.3, 0.5)):
 
         def adaptive_z(q: str, d: Hits, t: Hits, b: float = base, x: float = boosted) -> Hits:
             w = lexical_weight(q, base=b, boosted=x)
             return convex([(d, 1 - w), (t, w)], how="zscore")
 
-        out[f"adaptive minmax lex={base}/{boosted}"] = adaptive
         out[f"adaptive zscore lex={base}/{boosted}"] = adaptive_z
+    out.update(gated_fusers())
+    return out
+
+
+def gated_fusers() -> dict[str, Fuser]:
+    """The lexical leg's share scaled by its confidence (its best hit's margin), alone or on
+    top of the query-adaptive share; and its candidates kept only near the dense top."""
+    out: dict[str, Fuser] = {}
+    for share in (0.3, 0.5):
+        for full_at in (0.2, 0.4, 0.6):
+
+            def gated(
+                q: str, d: Hits, t: Hits, s: float = share, f: float = full_at, how: Any = "zscore"
+            ) -> Hits:
+                w = gated_share(s, top_margin([x for _, x in t]), full_at=f)
+                return convex([(d, 1 - w), (t, w)], how=how)
+
+            def gated_adaptive(
+                q: str, d: Hits, t: Hits, s: float = share, f: float = full_at
+            ) -> Hits:
+                w = lexical_weight(
+                    q, base=gated_share(s, top_margin([x for _, x in t]), full_at=f), boosted=0.5
+                )
+                return convex([(d, 1 - w), (t, w)], how="zscore")
+
+            out[f"gated zscore lex={share} full@{full_at}"] = gated
+            out[f"gated minmax lex={share} full@{full_at}"] = (
+                lambda q, d, t, s=share, f=full_at: gated(q, d, t, s, f, "minmax")
+            )
+            out[f"gated+adaptive zscore lex={share} full@{full_at} kw=0.5"] = gated_adaptive
+    for top_n in (10, 20):
+
+        def within(q: str, d: Hits, t: Hits, n: int = top_n) -> Hits:
+            near = {i for i, _ in d[:n]}
+            return convex([(d, 0.7), ([h for h in t if h[0] in near], 0.3)], how="zscore")
+
+        out[f"zscore dense=0.7 lexical within dense top {top_n}"] = within
+    return out
+
+
+async def embed_all(ctx: AppContext, texts: Sequence[str]) -> dict[str, list[float]]:
+    unique = list(dict.fromkeys(texts))
+    vectors: dict[str, list[float]] = {}
+    for start in range(0, len(unique), 64):
+        batch = unique[start : start + 64]
+        vectors.update(zip(batch, await ctx.embedder.embed_batch(batch), strict=True))
+    return vectors
+
+
+def _cos(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=False))
+
+
+async def rerankers(
+    ctx: AppContext, dataset: Dataset, bases: dict[str, dict[str, Hits]]
+) -> dict[str, dict[str, Hits]]:
+    """Each base list's top RERANK_WINDOW re-scored with the local model, no new weights:
+    max over the chunk's sentences of cos(query, sentence), alone, averaged with the chunk's
+    own cosine, or RRF-fused with the base order. The tail keeps the base order."""
+    window = {c for lists in bases.values() for h in lists.values() for c, _ in h[:RERANK_WINDOW]}
+    split = {c: sentences(TEXTS[c]) or [TEXTS[c]] for c in window}
+    vec = await embed_all(
+        ctx,
+        [
+            *dataset.queries.values(),
+            *(TEXTS[c] for c in window),
+            *(x for v in split.values() for x in v),
+        ],
+    )
+    out: dict[str, dict[str, Hits]] = {}
+    for base, lists in bases.items():
+        for variant in ("maxsim", "chunk+maxsim", "rrf(base,maxsim)"):
+            out[f"{base} + rerank {variant}"] = {}
+        for qid, hits in lists.items():
+            q = vec[dataset.queries[qid]]
+            head, tail = hits[:RERANK_WINDOW], hits[RERANK_WINDOW:]
+            maxsim = {c: max(_cos(q, vec[x]) for x in split[c]) for c, _ in head}
+            both = {c: 0.5 * _cos(q, vec[TEXTS[c]]) + 0.5 * maxsim[c] for c, _ in head}
+            by_max = sorted(head, key=lambda h: -maxsim[h[0]])
+            out[f"{base} + rerank maxsim"][qid] = by_max + tail
+            out[f"{base} + rerank chunk+maxsim"][qid] = (
+                sorted(head, key=lambda h: -both[h[0]]) + tail
+            )
+            fused = weighted_rrf([([c for c, _ in head], 1.0), ([c for c, _ in by_max], 1.0)])
+            out[f"{base} + rerank rrf(base,maxsim)"][qid] = [(c, x) for c, x in fused] + tail
     return out
 
 
@@ -202,7 +287,32 @@ async def sweep_one(ctx: AppContext, path: Path, ranks: Sequence[str]) -> list[d
                 for q in dataset.queries
             }
             add(f"hybrid[{rank}] {name}", fused, None)
+    if RERANK:
+        await add_reranked(ctx, dataset, legs, doc_of_chunk, add)
     return rows
+
+
+async def add_reranked(
+    ctx: AppContext,
+    dataset: Dataset,
+    legs: dict[str, dict[str, Hits]],
+    doc_of_chunk: dict[uuid.UUID, str],
+    add: Callable[[str, dict[str, list[str]], float | None], None],
+) -> None:
+    """The offline rerankers over semantic and the hybrid fusions worth re-ranking."""
+    every = fusers()
+    text = legs.get("fulltext:idf") or next(v for k, v in legs.items() if k != "semantic")
+    bases: dict[str, dict[str, Hits]] = {"semantic": legs["semantic"]}
+    for name in ("rrf k=60 w=1", "zscore dense=0.7"):
+        bases[f"hybrid {name}"] = {
+            q: every[name](dataset.queries[q], legs["semantic"][q], text[q])
+            for q in dataset.queries
+        }
+    started = time.perf_counter()
+    reranked = await rerankers(ctx, dataset, bases)
+    print(f"rerank embeddings: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for label, lists in reranked.items():
+        add(label, {q: to_docs(h, doc_of_chunk) for q, h in lists.items()}, None)
 
 
 async def sweep(paths: list[Path], ranks: Sequence[str]) -> list[dict[str, Any]]:
@@ -221,7 +331,10 @@ def main() -> None:
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--rank", action="append", default=[], help="full-text rankings")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rerank", action="store_true", help="offline max-sim rerankers")
     args = parser.parse_args()
+    global RERANK
+    RERANK = args.rerank
     rows = asyncio.run(sweep(args.datasets, args.rank or ["idf", "bm25"]))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

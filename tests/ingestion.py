@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from lorebase.context import AppContext
-from lorebase.jobs import run_worker
+from lorebase.jobs import QUEUE, run_worker
 from lorebase.knowledge.runner import job_handler, worker_options
 
 
@@ -21,7 +21,8 @@ async def drain(ctx: AppContext, *, rounds: int = 20) -> None:
         async with ctx.db.connection() as conn:
             cursor = await conn.execute(
                 "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo' "
-                "AND (scheduled_at IS NULL OR scheduled_at <= now())"
+                "AND queue_name = %s AND (scheduled_at IS NULL OR scheduled_at <= now())",
+                (QUEUE,),
             )
             row = await cursor.fetchone()
         if row is None or row["n"] == 0:

@@ -34,9 +34,10 @@ async def make_owner(ctx: AppContext) -> tuple[Principal, uuid.UUID]:
         data=UserCreate(username=f"rq_{uuid.uuid4().hex[:10]}", password="pw-" + "x" * 12),  # type: ignore[arg-type]
     )
     principal = Principal(user_id=user.id, username=user.username)
-    project = await create_project(
-        ctx=ctx, principal=principal, data=ProjectCreate(name="retrieval test")
-    )
+    async with ctx.db.transaction() as conn:
+        project = await create_project(
+            conn, principal=principal, data=ProjectCreate(name="retrieval test")
+        )
     return principal, project.id
 
 

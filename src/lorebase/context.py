@@ -13,9 +13,11 @@ from lorebase.auth.tokens import TokenCache
 from lorebase.cache import Cache
 from lorebase.db import Database
 from lorebase.embedded import start_services
+from lorebase.embedding.service import EmbeddingBatcher
 from lorebase.embedding.shared import share_local_model
+from lorebase.memo import CountMemo
 from lorebase.memory import watch_process_caches
-from lorebase.providers.base import ChatModel, Embedder
+from lorebase.providers.base import ChatModel, Embedder, Reranker
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
 from lorebase.settings import Settings
 
@@ -33,7 +35,12 @@ class AppContext:
     secret_key: str
     # Verified access tokens (signed with `secret_key`), so a request does not re-run PyJWT.
     tokens: TokenCache = field(default_factory=TokenCache)
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Built by retrieval on first use and kept for the context's life (one set per process):
+    # rerankers by id (a cross-encoder loads a model), query-embedding batchers by embedder,
+    # and the document-frequency memo in front of Redis (FREQUENCY_MEMO_ENTRIES).
+    rerankers: dict[str, Reranker | None] = field(default_factory=dict)
+    query_batchers: dict[int, EmbeddingBatcher] = field(default_factory=dict)
+    frequency_memo: CountMemo[Any] = field(default_factory=CountMemo)
 
 
 @asynccontextmanager
@@ -79,8 +86,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             llm=llm,
             secret_key=services.secret_key,
             tokens=TokenCache(max_entries=settings.token_cache_entries),
-            # retrieval adds its frequency memo on first use (sized by FREQUENCY_MEMO_ENTRIES).
-            extras={"services": services},
+            frequency_memo=CountMemo(settings.frequency_memo_entries),
         )
         watch_process_caches(ctx)
         yield ctx

@@ -13,7 +13,8 @@ from uuid import UUID
 import psycopg
 from pgvector.psycopg import register_vector_async
 from prometheus_client import Counter
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from psycopg.abc import Params
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -176,6 +177,26 @@ class Database:
         except Exception:
             return False
         return True
+
+
+async def page_of(
+    conn: Conn,
+    rows: list[DictRow],
+    *,
+    skip: int,
+    count: str | sql.SQL | sql.Composed,
+    params: Params | None = None,
+) -> tuple[list[DictRow], int]:
+    """A page read with `count(*) OVER () AS total`, and that total. A page past the end has
+    no row to carry it: then `count` (one row, column `total`) counts; an empty first page
+    means there is nothing."""
+    if rows:
+        return rows, int(rows[0]["total"])
+    if skip == 0:
+        return [], 0
+    cursor = await conn.execute(count, params)
+    row = await cursor.fetchone()
+    return [], int(row["total"]) if row else 0
 
 
 def sqlalchemy_url(conninfo: str) -> str:

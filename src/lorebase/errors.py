@@ -83,20 +83,26 @@ class UnsupportedMediaType(AppError):
     status, type, title = 415, "unsupported-media-type", "Unsupported Media Type"
 
 
-class RateLimited(AppError):
+class _ComeBackLater(AppError):
+    """An error that tells the client when to retry (`Retry-After`, whole seconds, >= 1)."""
+
+    default_retry_after = 1
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any
+    ) -> None:
+        seconds = self.default_retry_after if retry_after is None else retry_after
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, seconds))})
+        super().__init__(detail, **kwargs)
+
+
+class RateLimited(_ComeBackLater):
     status, type, title = 429, "rate-limited", "Too Many Requests"
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
-        super().__init__(detail, **kwargs)
 
-
-class ServiceUnavailable(AppError):
+class ServiceUnavailable(_ComeBackLater):
     status, type, title = 503, "service-unavailable", "Service Unavailable"
-
-    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **kwargs: Any) -> None:
-        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
-        super().__init__(detail, **kwargs)
+    default_retry_after = 5
 
 
 class ConfigurationError(Exception):

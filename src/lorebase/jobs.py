@@ -9,6 +9,11 @@
   `lease_seconds` every live worker's reaper puts that worker's running jobs back in the queue.
 - A handler raises `RetryLater(delay)` for a transient failure; the job runs again after the
   delay. Everything else it decides (and records) itself.
+- Jobs deferred with the same `lock` (e.g. every job about one source) run one at a time, in
+  the order they were queued, whichever workers fetch them.
+- `Periodic` functions (e.g. queueing the due source syncs) run on a cron through procrastinate's
+  periodic tasks: however many workers run, each tick is deferred once (the database refuses a
+  second defer for the same tick), on a queue only workers that registered it listen to.
 
 The schema is applied by Alembic (migration 0002), never at run time.
 """
@@ -19,7 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "lorebase.run_job"
 QUEUE = "lorebase"
+PERIODIC_QUEUE = "lorebase-periodic"
 
 JobHandler = Callable[[UUID, int], Awaitable[None]]
 """`handler(job_id, attempt)`: runs one job; `attempt` counts from 1."""
@@ -58,6 +64,24 @@ class _RetryStrategy(BaseRetryStrategy):
 
 
 @dataclass(frozen=True, slots=True)
+class Periodic:
+    """`run()` every `seconds` on whichever worker fetches the tick (at most one per tick)."""
+
+    name: str
+    seconds: int
+    run: Callable[[], Awaitable[None]]
+
+    @property
+    def cron(self) -> str:
+        # Under a minute: a seconds field (croniter's sixth); else every n whole minutes, at
+        # most hourly.
+        if self.seconds < 60:
+            return f"* * * * * */{self.seconds}"
+        minutes = self.seconds // 60
+        return "0 * * * *" if minutes >= 60 else f"*/{minutes} * * * *"
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerOptions:
     concurrency: int = 2
     lease_seconds: float = 60.0  # a worker silent this long is presumed dead
@@ -78,9 +102,10 @@ def _deferring_app() -> App:
     return _app()
 
 
-async def defer_job(conn: Conn, *, job_id: UUID) -> int:
-    """Queue `job_id` on `conn`; it is visible to workers only when the caller commits."""
-    deferrer = _deferring_app().configure_task(TASK_NAME, queue=QUEUE, connection=conn)
+async def defer_job(conn: Conn, *, job_id: UUID, lock: str | None = None) -> int:
+    """Queue `job_id` on `conn`; it is visible to workers only when the caller commits. Jobs
+    sharing a `lock` never run at the same time."""
+    deferrer = _deferring_app().configure_task(TASK_NAME, queue=QUEUE, connection=conn, lock=lock)
     queue_id: int = await deferrer.defer_async(job_id=str(job_id))
     return queue_id
 
@@ -114,8 +139,21 @@ async def _reaper(app: App, *, lease_seconds: float) -> None:
         await asyncio.sleep(max(1.0, lease_seconds / 2))
 
 
-def build_worker_app(handler: JobHandler) -> App:
-    """A procrastinate app whose one task runs `handler(job_id, attempt)`."""
+def _register_periodic(app: App, periodic: Periodic) -> None:
+    name = f"lorebase.periodic.{periodic.name}"
+
+    # The queueing lock keeps one tick waiting at most when every worker is busy.
+    @app.periodic(cron=periodic.cron, periodic_id=periodic.name, queueing_lock=name)
+    @app.task(name=name, queue=PERIODIC_QUEUE)
+    async def tick(timestamp: int) -> None:
+        try:
+            await periodic.run()
+        except Exception:  # the next tick tries again; a failed tick is not worth a retry
+            log.exception("periodic task failed", extra={"periodic": periodic.name})
+
+
+def build_worker_app(handler: JobHandler, periodic: Sequence[Periodic] = ()) -> App:
+    """A procrastinate app whose task runs `handler(job_id, attempt)`, plus `periodic`."""
     app = _app()
 
     @app.task(name=TASK_NAME, queue=QUEUE, pass_context=True, retry=_RetryStrategy())
@@ -123,15 +161,22 @@ def build_worker_app(handler: JobHandler) -> App:
         assert context.job is not None
         await handler(UUID(job_id), context.job.attempts + 1)
 
+    for item in periodic:
+        _register_periodic(app, item)
     return app
 
 
 async def run_worker(
-    db: Database, *, handler: JobHandler, options: WorkerOptions | None = None
+    db: Database,
+    *,
+    handler: JobHandler,
+    options: WorkerOptions | None = None,
+    periodic: Sequence[Periodic] = (),
 ) -> None:
-    """Process jobs until cancelled (or, with `wait=False`, until the queue is empty)."""
+    """Process jobs until cancelled (or, with `wait=False`, until the queue is empty), and
+    run the `periodic` functions on their schedule."""
     options = options or WorkerOptions()
-    app = build_worker_app(handler)
+    app = build_worker_app(handler, periodic)
     async with app.open_async(pool=db.pool):
         reaper = asyncio.create_task(_reaper(app, lease_seconds=options.lease_seconds))
         try:
@@ -139,7 +184,7 @@ async def run_worker(
                 # One-shot runs (tests, CLI) first adopt what dead workers left behind.
                 await requeue_stalled(app, lease_seconds=options.lease_seconds)
             await app.run_worker_async(
-                queues=[QUEUE],
+                queues=[QUEUE, PERIODIC_QUEUE] if periodic else [QUEUE],
                 name=options.name,
                 concurrency=options.concurrency,
                 wait=options.wait,
@@ -159,10 +204,14 @@ async def run_worker(
 
 @contextlib.asynccontextmanager
 async def background_worker(
-    db: Database, *, handler: JobHandler, options: WorkerOptions | None = None
+    db: Database,
+    *,
+    handler: JobHandler,
+    options: WorkerOptions | None = None,
+    periodic: Sequence[Periodic] = (),
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run a worker as a task for the duration of the block (the one inside `serve`)."""
-    task = asyncio.create_task(run_worker(db, handler=handler, options=options))
+    task = asyncio.create_task(run_worker(db, handler=handler, options=options, periodic=periodic))
 
     def report(done: asyncio.Task[None]) -> None:
         if not done.cancelled() and done.exception() is not None:

@@ -91,9 +91,7 @@ class ProcessCaches(Collector):
         )
         entries.add_metric(["tokens"], len(ctx.tokens))
         limits.add_metric(["tokens"], ctx.tokens.max_entries)
-        # retrieval creates its memo on the first full-text search; until then it is empty.
-        memo = ctx.extras.get("frequency_memo")
-        entries.add_metric(["frequencies"], len(memo) if memo is not None else 0)
+        entries.add_metric(["frequencies"], len(ctx.frequency_memo))
         limits.add_metric(["frequencies"], ctx.settings.frequency_memo_entries)
         yield entries
         yield limits

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # gives the full-text leg this share instead (None: never).
     hybrid_fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
     hybrid_keyword_fulltext_share: float | None = Field(default=None, ge=0, le=1)
+    # Score fusion only: the full-text leg gets its whole share when its best hit stands this
+    # far above the next ((s1 - s2) / s1), proportionally less below (None: always all).
+    hybrid_lexical_confidence: float | None = Field(default=None, gt=0, le=1)
     hybrid_vector_weight: float = Field(default=1.0, ge=0)
     hybrid_fulltext_weight: float = Field(default=1.0, ge=0)
     fulltext_operator: Literal["or", "and"] = "or"
@@ -162,6 +165,10 @@ class Settings(BaseSettings):
     git_max_file_bytes: int = Field(default=1_000_000, gt=0)  # larger files are skipped
     git_max_files: int = Field(default=5_000, gt=0)
     git_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Sources re-synced on a schedule (`PUT /sources/{id}` sync_interval_seconds): the shortest
+    # interval a user may set, and how often a worker looks for due sources.
+    source_min_sync_interval_seconds: int = Field(default=60, ge=1)
+    source_schedule_seconds: int = Field(default=60, ge=1, le=3600)
 
     # --- background jobs ---------------------------------------------------------
     lorebase_run_worker: bool = True  # `serve --no-worker` sets LOREBASE_RUN_WORKER=0

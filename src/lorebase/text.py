@@ -54,3 +54,15 @@ def forbidden_paths(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[st
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from forbidden_paths(item, (*path, str(index)))
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """The one tag rule: each stripped to 1-64 characters, duplicates dropped (first kept);
+    ValueError otherwise."""
+    cleaned: dict[str, None] = {}
+    for tag in tags:
+        tag = tag.strip()
+        if not tag or len(tag) > 64:
+            raise ValueError("tags must be 1-64 characters")
+        cleaned.setdefault(tag, None)
+    return list(cleaned)

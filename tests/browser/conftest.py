@@ -1,4 +1,4 @@
-"""A real `lorebase serve` (one per module) driven by Debian's Chromium through Playwright.
+"""A real `lorebase serve` (one for the session) driven by Debian's Chromium through Playwright.
 
 Chromium is never downloaded (`playwright install` is not possible here): the tests launch
 `/usr/bin/chromium` (or `$CHROMIUM`) and FAIL, not skip, when it is missing, so CI cannot
@@ -47,7 +47,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("CONSOLE_TEST_URL"):
         yield os.environ["CONSOLE_TEST_URL"].rstrip("/")
@@ -63,9 +63,9 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=root,
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=300,  # a loaded machine starts the embedded database slowly
     )
-    server.start(timeout=120)
+    server.start(timeout=300)
     try:
         yield server.url
     finally:
@@ -74,7 +74,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.kill(pid, 9)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
     with sync_playwright() as playwright:
@@ -130,3 +130,24 @@ def shoot(page: Page, name: str) -> None:
         target = Path(os.environ.get("TMPDIR", "/tmp")) / "lorebase-screenshots"
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+
+
+PASSWORD = "correct-horse-1"
+
+
+def sign_up(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    form = page.locator("form", has=page.get_by_role("heading", name="Create an account"))
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/projects")
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    page.goto("/login")
+    form = page.locator("form", has=page.get_by_role("heading", name="Sign in"))
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/projects")

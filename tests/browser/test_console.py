@@ -10,10 +10,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN, open_page, shoot
+from tests.browser.conftest import ADMIN, open_page, shoot, sign_in, sign_up
 
 # One `lorebase serve` (and the first admin made by the CLI) is started for the module.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 # Unique names, so the suite also runs against a long-lived server (CONSOLE_TEST_URL).
 RUN = secrets.token_hex(2)
@@ -35,30 +35,28 @@ Pages are acknowledged within fifteen minutes.
 """
 
 
-PASSWORD = "correct-horse-1"
-
-
-def sign_up(page: Page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    form = page.locator("form", has=page.get_by_role("heading", name="Create an account"))
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/projects")
-
-
-def sign_in(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    form = page.locator("form", has=page.get_by_role("heading", name="Sign in"))
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/projects")
-
-
 def upload_and_wait(page: Page, files: list[Path], finished: int) -> None:
     page.locator("#files").set_input_files([str(f) for f in files])
     expect(page.locator('.job[data-status="succeeded"]')).to_have_count(finished, timeout=60_000)
+
+
+def fail_then_retry_after_reload(page: Page, tmp_path: Path) -> None:
+    """A file that cannot be read fails with the reason in words; after a reload (nothing
+    remembered in the page) it is retried on the server as a new job."""
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not a PDF")
+    page.locator("#files").set_input_files(str(broken))
+    failed = page.locator('.job[data-status="failed"]')
+    expect(failed).to_have_count(1, timeout=60_000)
+    expect(failed).to_contain_text("broken.pdf: could not read the PDF")
+    page.reload()
+    page.get_by_role("button", name="Retry upload job").click()
+    expect(page.get_by_text("Queued again as job")).to_be_visible()
+    expect(failed).to_have_count(2, timeout=60_000)  # the same file fails the same way
+    expect(page.get_by_role("button", name="Retry upload job")).to_have_count(1)
+    page.get_by_label("Show jobs").select_option("failed")
+    expect(page.locator(".job")).to_have_count(2)
+    page.get_by_label("Show jobs").select_option("")
 
 
 def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> None:
@@ -111,6 +109,7 @@ def test_first_session(browser: Browser, console_url: str, tmp_path: Path) -> No
     crawl.get_by_role("button", name="Start").click()
     expect(crawl.get_by_role("alert")).to_contain_text("private")
     watch.expected_statuses.discard(422)
+    fail_then_retry_after_reload(page, tmp_path)
     page.get_by_role("button", name="Versions of handbook.md").click()
     page.get_by_role("button", name="Show changes").click()
     expect(page.locator(".diff .add")).to_contain_text("thirty days")
@@ -178,14 +177,26 @@ def test_viewer_and_forged_writes(browser: Browser, console_url: str) -> None:
     owner.get_by_role("button", name="Create project").click()
     viewer, watch = open_page(browser, console_url, width=390)
     sign_up(viewer, "victor" + RUN)
-    viewer.goto("/connect")
-    victor_id = viewer.locator("#my-user-id").inner_text().strip()
+    victor = "victor" + RUN
 
+    # Members by username (or e-mail); an unknown name is said so; roles change in place.
     owner.get_by_role("button", name="Members Read-only area").click()
-    owner.get_by_label("User id").fill(victor_id)
-    owner.get_by_label("Role").select_option("viewer")
-    owner.get_by_role("button", name="Save").click()
-    expect(owner.get_by_text(f"{victor_id} is now viewer.")).to_be_visible()
+    expect(owner.get_by_label(f"Role of olga{RUN}")).to_have_value("owner")
+    owner_watch.expected_statuses.add(404)
+    owner.get_by_label("Username or e-mail").fill("nobody" + RUN)
+    owner.get_by_role("button", name="Add member").click()
+    expect(owner.get_by_role("alert")).to_contain_text(
+        f"no user has the username or e-mail address 'nobody{RUN}'"
+    )
+    owner_watch.expected_statuses.discard(404)
+    owner.get_by_label("Username or e-mail").fill(victor)
+    add_form = owner.get_by_role("form", name="Add a member to Read-only area")
+    add_form.get_by_label("Role").select_option("editor")
+    owner.get_by_role("button", name="Add member").click()
+    expect(owner.get_by_text(f"{victor} is now editor.")).to_be_visible()
+    owner.get_by_label(f"Role of {victor}").select_option("viewer")
+    expect(owner.get_by_text(f"{victor} is now viewer.")).to_be_visible()
+    expect(owner.get_by_label(f"Role of {victor}")).to_have_value("viewer")
     owner_watch.check()
 
     viewer.goto("/projects")
@@ -236,7 +247,21 @@ def test_admin_page(browser: Browser, console_url: str) -> None:
     expect(page.get_by_role("heading", name=re.compile(r"Users \(\d+\)"))).to_be_visible()
     expect(page.get_by_role("cell", name=ALICE)).to_be_visible()
     expect(page.locator(".kv").first).to_contain_text("Database")
+    expect(page.locator("#queue-depth")).to_have_text(re.compile(r"^\d+$"))
+    assert int(page.locator("#failed-count").inner_text()) >= 2
+    failure = page.locator("[data-failed-job]").first
+    expect(failure).to_contain_text("broken.pdf: could not read the PDF")
+    expect(failure).to_contain_text("Company handbook")
+    spaces = page.get_by_role("region", name="Embedding model and jobs per project")
+    row = spaces.get_by_role("row").filter(has_text="Company handbook")
+    expect(row).to_contain_text("-d")
+    expect(row).to_contain_text("matches")
+    expect(row).to_contain_text("chunks of 2 documents")
     shoot(page, "admin")
+    # A failure links to its job on the Knowledge page, picked out.
+    failure.get_by_role("link", name=re.compile("See it")).click()
+    page.wait_for_url("**/knowledge?project=*")
+    expect(page.locator(".job.flash")).to_contain_text("broken.pdf")
     watch.check()
     # Non-admins see no Admin link and the users list refuses them.
     other, other_watch = open_page(browser, console_url)

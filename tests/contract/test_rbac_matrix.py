@@ -93,6 +93,26 @@ class World:
         assert response.status_code == 202, response.text
         return str(response.json()["job_id"])
 
+    async def fresh_source(self) -> str:
+        """A crawl source whose first sync was cancelled (idle, so a sync may be asked for)."""
+        owner = self.users["owner"].headers
+        url = f"http://127.0.0.1:{_closed_port()}/{_unique()}"
+        response = await self.client.post(
+            "/api/v1/knowledge/crawl",
+            json={"project_id": self.project_id, "url": url},
+            headers=owner,
+        )
+        assert response.status_code == 202, response.text
+        cancel = await self.client.post(
+            f"/api/v1/jobs/{response.json()['job_id']}/cancel", headers=owner
+        )
+        assert cancel.status_code == 200, cancel.text
+        sources = await self.client.get(
+            f"/api/v1/projects/{self.project_id}/sources", params={"limit": 500}, headers=owner
+        )
+        (source,) = [s for s in sources.json()["items"] if s["uri"] == url]
+        return str(source["id"])
+
     async def spare_membership(self) -> None:
         response = await self.client.put(
             f"/api/v1/projects/{self.project_id}/members/{self.spare_user.id}",
@@ -133,6 +153,10 @@ async def _fresh_project(world: World) -> dict[str, str]:
 
 async def _fresh_task(world: World) -> dict[str, str]:
     return {"task_id": await world.fresh_task()}
+
+
+async def _fresh_source(world: World) -> dict[str, str]:
+    return {"source_id": await world.fresh_source()}
 
 
 async def _spare_member(world: World) -> dict[str, str]:
@@ -299,6 +323,18 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint("GET", "/jobs/{job_id}", Permission.READ, 200),
     Endpoint("POST", "/jobs/{job_id}/cancel", Permission.WRITE, 200, prepare=_fresh_job),
+    # --- sources ------------------------------------------------------------------------
+    Endpoint("GET", "/projects/{project_id}/sources", Permission.READ, 200),
+    Endpoint("GET", "/sources/{source_id}", Permission.READ, 200),
+    Endpoint("POST", "/sources/{source_id}/sync", Permission.WRITE, 202, prepare=_fresh_source),
+    Endpoint(
+        "PUT",
+        "/sources/{source_id}",
+        Permission.WRITE,
+        200,
+        request=lambda p: {"json": {"tags": [f"t{_unique()}"]}},
+    ),
+    Endpoint("DELETE", "/sources/{source_id}", Permission.WRITE, 202, prepare=_fresh_source),
     # --- queries ------------------------------------------------------------------------
     Endpoint(
         "POST",
@@ -374,6 +410,7 @@ async def world(ctx: AppContext) -> AsyncIterator[World]:
             "task_id": await world.fresh_task(),
             "document_id": await world.fresh_document(),
             "job_id": await world.fresh_job(),
+            "source_id": await world.fresh_source(),
         }
         yield world
 
@@ -447,3 +484,20 @@ async def test_lists_show_only_visible_projects(world: World) -> None:
         assert response.status_code == 200, role
         ids = {p["id"] for p in response.json()["items"]}
         assert (world.project_id in ids) is visible, role
+
+
+async def test_the_jobs_list_without_a_project_shows_only_visible_projects(world: World) -> None:
+    for role, visible in {
+        "owner": True,
+        "viewer": True,
+        "admin": True,
+        "read_key": True,
+        "non_member": False,
+        "other_project_key": False,
+    }.items():
+        response = await world.client.get(
+            "/api/v1/jobs", params={"limit": 500}, headers=world.headers[role]
+        )
+        assert response.status_code == 200, role
+        projects = {job["project_id"] for job in response.json()["items"]}
+        assert (world.project_id in projects) is visible, role

@@ -5,11 +5,18 @@ nothing in the sources is close."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from lorebase.answering.synthesis import Passage, synthesize_answer
 from lorebase.context import AppContext
 from lorebase.providers.base import format_sources
-from lorebase.providers.extractive import NO_ANSWER, ExtractiveChatModel
+from lorebase.providers.extractive import (
+    NO_ANSWER,
+    ExtractiveChatModel,
+    SentenceVectors,
+    sentences,
+)
 
 PUMP = (
     "The QX-7702 circulation pump moves coolant through the secondary loop. It is rated for "
@@ -63,3 +70,41 @@ async def test_the_model_scores_by_meaning_only_with_an_embedder(ctx: AppContext
     by_meaning = await ExtractiveChatModel(ctx.embedder).complete(prompt)
     assert "80 degrees" in by_meaning.text
     assert by_words.text != by_meaning.text or "80 degrees" in by_words.text
+
+
+class _Counting:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.texts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.embedder, name)
+
+    async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += len(texts)
+        return list(await self.embedder.embed_batch(texts))
+
+
+async def test_sentence_vectors_are_embedded_once_and_the_cache_is_bounded(
+    ctx: AppContext,
+) -> None:
+    counting = _Counting(ctx.embedder)
+    model = ExtractiveChatModel(counting)  # type: ignore[arg-type]
+    prompt = format_sources("How often should the QX-7702 be serviced?", [PUMP, OTHER])
+    first = await model.complete(prompt)
+    embedded = counting.texts
+    assert embedded == 1 + len(sentences(PUMP)) + len(sentences(OTHER))
+    again = await model.complete(
+        format_sources("What temperature can the pump run at all day?", [PUMP, OTHER])
+    )
+    assert counting.texts == embedded + 1  # only the new question
+    assert "every 6 months" in first.text
+    assert "80 degrees" in again.text
+
+    small = SentenceVectors(counting, capacity=2)  # type: ignore[arg-type]
+    vectors = await small.embed(["one.", "two.", "three.", "one."])
+    assert len(vectors) == 4
+    assert list(vectors[0]) == list(vectors[3])
+    assert len(small) == 2

@@ -32,6 +32,8 @@ SPEC_TOOLS = {
     "ingest_text",
     "ingest_url",
     "get_job",
+    "list_sources",
+    "sync_source",
     "query_knowledge",
     "list_documents",
     "get_document",

@@ -395,9 +395,8 @@ def build_cross_encoder(directory: Path, *, favoured: str = MAGIC) -> Path:
 async def _client_for(ctx: AppContext, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The same database and providers, other settings: a second app over the same pool."""
     variant = dataclasses.replace(
-        ctx, settings=ctx.settings.model_copy(update=settings), extras=dict(ctx.extras)
+        ctx, settings=ctx.settings.model_copy(update=settings), rerankers={}
     )
-    variant.extras.pop("rerankers", None)
     application = create_app(context=variant)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)

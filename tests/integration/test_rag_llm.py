@@ -84,8 +84,7 @@ def _llm_context(ctx: AppContext, vendor: FakeVendor, **settings: Any) -> AppCon
     }
     variant_settings = ctx.settings.model_copy(update=values)
     llm = build_llm(variant_settings, ctx.registry)
-    extras = {k: v for k, v in ctx.extras.items() if k != "rerankers"}
-    return dataclasses.replace(ctx, settings=variant_settings, llm=llm, extras=extras)
+    return dataclasses.replace(ctx, settings=variant_settings, llm=llm, rerankers={})
 
 
 async def _client(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:

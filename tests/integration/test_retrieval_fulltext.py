@@ -230,7 +230,7 @@ async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
     # A count planted in Redis (and no longer in this process's memory) is what ranks: as
     # common as the corpus, "zebra" weighs almost nothing.
     await ctx.cache.redis.hset(key, "zebra", "3")
-    ctx.extras.pop("frequency_memo", None)
+    ctx.frequency_memo.clear()
     from_redis = _counted("redis")
     planted = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=2)
     assert _counted("redis") - from_redis == 5  # chunks, sample, lengths, two lexemes
@@ -260,7 +260,9 @@ async def test_redis_down_degrades_to_counting(
     healthy = await search(ctx, target=target, query_text=query, mode="hybrid", top_k=5)
     dead = Cache(f"redis://127.0.0.1:{_closed_port()}/0", prefix="dead:")
     try:
-        outage = dataclasses.replace(ctx, cache=dead, extras={})
+        outage = dataclasses.replace(
+            ctx, cache=dead, rerankers={}, query_batchers={}, frequency_memo=FrequencyMemo()
+        )
         counted = _counted("database")
         # create_app() may have reconfigured logging; listen on the cache's own logger.
         cache_log = logging.getLogger("lorebase.cache")

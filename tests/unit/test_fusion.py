@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from lorebase.evaluation.dataset import query_kind
-from lorebase.retrieval.fusion import convex, fuse_legs, lexical_weight, normalise
+from lorebase.retrieval.fusion import (
+    convex,
+    fuse_legs,
+    gated_share,
+    lexical_weight,
+    normalise,
+    top_margin,
+)
 
 
 def test_normalise_minmax_and_zscore_with_their_floors() -> None:
@@ -75,3 +82,53 @@ def test_query_kind_tells_keyword_queries_from_questions() -> None:
     assert query_kind("zfill") == "keyword"
     assert query_kind("How do I fetch multiple files with libcurl?") == "natural"
     assert query_kind("configure fails when using static libraries") == "natural"
+
+
+def test_top_margin_reads_how_far_the_best_hit_stands_out() -> None:
+    assert top_margin([10.0, 5.0, 1.0]) == pytest.approx(0.5)
+    assert top_margin([1.0, 4.0]) == pytest.approx(0.75)  # unsorted input
+    assert top_margin([3.0, 3.0]) == 0.0
+    assert top_margin([2.0]) == 1.0
+    assert top_margin([]) == 0.0
+    assert top_margin([0.0, -1.0]) == 0.0
+
+
+def test_gated_share_scales_a_leg_by_its_confidence() -> None:
+    assert gated_share(0.3, 0.4, full_at=0.2) == pytest.approx(0.3)
+    assert gated_share(0.3, 0.1, full_at=0.2) == pytest.approx(0.15)
+    assert gated_share(0.3, 0.0, full_at=0.2) == 0.0
+    assert gated_share(0.3, -1.0, full_at=0.2) == 0.0
+    assert gated_share(0.3, 0.0, full_at=0.0) == pytest.approx(0.3)  # no gate
+
+
+def test_fuse_legs_scales_an_unsure_lexical_leg_down() -> None:
+    vector = [("a", 0.30), ("b", 0.32), ("c", 0.60)]  # cosine distances: a, b close
+    sure = [("b", 9.0), ("c", 1.0)]  # margin 0.89
+    unsure = [("b", 5.0), ("c", 4.9)]  # margin 0.02
+
+    def fused(text: list[tuple[str, float]], confidence: float | None) -> list[str]:
+        return fuse_legs(
+            "a plain question?",
+            vector,
+            text,
+            method="zscore",
+            vector_weight=0.5,
+            fulltext_weight=0.5,
+            rrf_k=60,
+            lexical_confidence=confidence,
+        )
+
+    assert fused(sure, 0.4)[0] == "b"  # a confident lexical leg keeps its share
+    assert fused(unsure, None)[0] == "b"  # ungated, even an unsure one outvotes the dense top
+    assert fused(unsure, 0.4)[0] == "a"  # gated: the dense order stands
+    rrf = fuse_legs(
+        "q",
+        vector,
+        unsure,
+        method="rrf",
+        vector_weight=1,
+        fulltext_weight=1,
+        rrf_k=60,
+        lexical_confidence=0.4,
+    )
+    assert rrf[0] == "b"  # RRF fuses ranks: no gate

@@ -138,7 +138,12 @@ def test_parse_ranking_rejects_an_answer_without_ranks() -> None:
     [
         ('"exact phrase" here', True),
         ("python -java", True),
-        ("cats or dogs", True),
+        ("cats OR dogs", True),
+        ("cats or dogs", False),
+        ("Should I use the stable version or development version?", False),
+        ("Why does my posting using -F not work?", False),
+        ('Why is "NOMAIL" an error?', False),
+        ('"MySQL Server has gone away"', True),
         ("how do I stop a loop early", False),
         ("error-handling in async code", False),
     ],

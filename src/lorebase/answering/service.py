@@ -6,7 +6,9 @@ search (`retrieval.search`: text and vector legs, fuse, hydrate, rerank) → ans
 The JSON entry points drain that generator and keep its last step; the stream sends every step
 as an event; so the two cannot drift apart. Only the answer step differs: the stream asks the
 chat model for deltas, JSON for one completion (a chat model that fails degrades JSON to
-results only, while a stream that has started can only end with an `error` event)."""
+results only, unless `AnswerOptions.strict` asks for the error; a stream that has started can
+only end with an `error` event). The OpenAI-compatible endpoint (`answering.openai_compat`)
+runs its queries through here too."""
 
 from __future__ import annotations
 
@@ -45,9 +47,26 @@ log = logging.getLogger(__name__)
 # --- the public entry points -------------------------------------------------------------
 
 
-async def run_query(*, ctx: AppContext, principal: Principal, query: QueryCreate) -> QueryRead:
+@dataclass(frozen=True)
+class AnswerOptions:
+    """Per-request overrides of the answer step (the OpenAI-compatible endpoint): the chat
+    model's `temperature` and `max_tokens` (both part of the cache key when set), and `strict`:
+    a chat model that fails raises (503) instead of degrading JSON to results only."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    strict: bool = False
+
+
+async def run_query(
+    *,
+    ctx: AppContext,
+    principal: Principal,
+    query: QueryCreate,
+    options: AnswerOptions | None = None,
+) -> QueryRead:
     """Answer `POST /rag/query`: results (and an answer) for a project the caller may read."""
-    parsed = await _parse(ctx, principal, query)
+    parsed = await _parse(ctx, principal, query, options)
     last = await _last(_pipeline(ctx, parsed, stream=False))
     return last.response if isinstance(last, _Step) else QueryRead.model_validate_json(last.payload)
 
@@ -60,11 +79,15 @@ async def run_query_json(*, ctx: AppContext, principal: Principal, query: QueryC
 
 
 async def stream_query(
-    *, ctx: AppContext, principal: Principal, query: QueryCreate
+    *,
+    ctx: AppContext,
+    principal: Principal,
+    query: QueryCreate,
+    options: AnswerOptions | None = None,
 ) -> AsyncIterator[QueryEvent]:
     """Check access (errors raise here, before any event), then return the typed events:
     `results`, `delta`* and `citations` (agentic only), `done`; or `error` as the last event."""
-    parsed = await _parse(ctx, principal, query)
+    parsed = await _parse(ctx, principal, query, options)
     return _events(_pipeline(ctx, parsed, stream=True))
 
 
@@ -81,6 +104,7 @@ class _Query:
     key: str
     started: float
     query_id: UUID
+    options: AnswerOptions = AnswerOptions()
 
 
 @dataclass
@@ -130,7 +154,9 @@ async def _pipeline(
         await store_answer(ctx, key=query.key, response=run.response)
 
 
-async def _parse(ctx: AppContext, principal: Principal, query: QueryCreate) -> _Query:
+async def _parse(
+    ctx: AppContext, principal: Principal, query: QueryCreate, options: AnswerOptions | None = None
+) -> _Query:
     """The project (404 unless the caller may read it), the flags and the cache key."""
     started = time.perf_counter()
     project = await get_project_for(
@@ -138,7 +164,10 @@ async def _parse(ctx: AppContext, principal: Principal, query: QueryCreate) -> _
     )
     flags = resolve_flags(ctx, query)
     key = answer_cache_key(ctx, project=project, query=query, flags=flags)
-    return _Query(query, project, flags, key, started, uuid.uuid4())
+    options = options or AnswerOptions()
+    if options.temperature is not None or options.max_tokens is not None:
+        key += f":t={options.temperature}:m={options.max_tokens}"
+    return _Query(query, project, flags, key, started, uuid.uuid4(), options)
 
 
 def _replay(hit: QueryRead) -> Iterator[_Step]:
@@ -186,7 +215,8 @@ async def _answer(
                 question=query.request.query_text,
                 passages=passages,
                 budget_tokens=ctx.settings.answer_context_tokens,
-                max_tokens=ctx.settings.answer_max_tokens,
+                max_tokens=query.options.max_tokens or ctx.settings.answer_max_tokens,
+                temperature=query.options.temperature or 0.0,
             ):
                 if isinstance(item, Answer):
                     answer = item
@@ -215,9 +245,12 @@ async def _complete_answer(
             question=query.request.query_text,
             passages=passages,
             budget_tokens=ctx.settings.answer_context_tokens,
-            max_tokens=ctx.settings.answer_max_tokens,
+            max_tokens=query.options.max_tokens or ctx.settings.answer_max_tokens,
+            temperature=query.options.temperature or 0.0,
         )
     except ProviderError as exc:
+        if query.options.strict:
+            raise
         run.degraded = True
         run.response.warnings.append(
             f"no answer synthesized: the chat model is unavailable ({exc})"

@@ -89,6 +89,7 @@ async def synthesize_answer(
     passages: Sequence[Passage],
     budget_tokens: int,
     max_tokens: int,
+    temperature: float = 0.0,
 ) -> Answer:
     """One answer from the passages (NO_ANSWER without calling a model when there are none).
 
@@ -98,7 +99,9 @@ async def synthesize_answer(
     used = _prepare(question, passages, budget_tokens=budget_tokens, llm=llm)
     with collect_warnings() as provider_warnings:
         completion = await llm.complete(
-            answer_messages(question, [p.text for p in used]), max_tokens=max_tokens
+            answer_messages(question, [p.text for p in used]),
+            max_tokens=max_tokens,
+            temperature=temperature,
         )
     warnings = list(dict.fromkeys([*provider_warnings, *completion.warnings]))
     return finish_answer(completion.text, used, warnings)
@@ -111,6 +114,7 @@ async def stream_answer(
     passages: Sequence[Passage],
     budget_tokens: int,
     max_tokens: int,
+    temperature: float = 0.0,
 ) -> AsyncIterator[str | Answer]:
     """Text deltas as the model writes them, then the checked `Answer` as the last item."""
     if not passages:
@@ -121,7 +125,9 @@ async def stream_answer(
     parts: list[str] = []
     with collect_warnings() as provider_warnings:
         async for delta in llm.stream(
-            answer_messages(question, [p.text for p in used]), max_tokens=max_tokens
+            answer_messages(question, [p.text for p in used]),
+            max_tokens=max_tokens,
+            temperature=temperature,
         ):
             if delta:
                 parts.append(delta)

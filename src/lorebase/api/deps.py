@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
-from lorebase.auth.api_keys import API_KEY_PREFIX
+from lorebase.auth.credentials import header_credential
 from lorebase.auth.principal import Principal
 from lorebase.auth.service import authenticate
 from lorebase.cache import text_key
@@ -66,19 +66,9 @@ def _session_credential(headers: Mapping[str, str], method: str) -> str | None:
 def credential_of(headers: Mapping[str, str], method: str = "GET") -> str | None:
     """The bearer token, API key or console session a request carries (None: anonymous);
     401 when malformed, 403 for a cookie session's state change without its CSRF token."""
-    header = headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    key = headers.get("x-api-key")
-    if key is None:
-        return _session_credential(headers, method)
-    # X-API-Key carries API keys only, never a JWT (whose expiry/revocation rules differ).
-    if not key.strip().startswith(API_KEY_PREFIX):
-        raise Unauthorized("X-API-Key must hold an API key (lb_...)")
-    return key.strip()
+    if headers.get("authorization") or "x-api-key" in headers:
+        return header_credential(headers)
+    return _session_credential(headers, method)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -158,24 +148,20 @@ async def limit_auth(request: Request, ctx: ContextDep) -> None:
     )
 
 
+async def _limit_client_ip(request: Request, ctx: AppContext, *, name: str, rate: str) -> None:
+    await RateLimiter(ctx.cache).enforce(
+        name=name, who=_client_ip(request), rate=rate, fallback=True
+    )
+
+
 async def limit_register(request: Request, ctx: ContextDep) -> None:
     """`rate_limit_register` per client IP (POST /auth/register)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="register",
-        who=_client_ip(request),
-        rate=ctx.settings.rate_limit_register,
-        fallback=True,
-    )
+    await _limit_client_ip(request, ctx, name="register", rate=ctx.settings.rate_limit_register)
 
 
 async def limit_refresh(request: Request, ctx: ContextDep) -> None:
     """`rate_limit_refresh` per client IP (POST /auth/refresh)."""
-    await RateLimiter(ctx.cache).enforce(
-        name="refresh",
-        who=_client_ip(request),
-        rate=ctx.settings.rate_limit_refresh,
-        fallback=True,
-    )
+    await _limit_client_ip(request, ctx, name="refresh", rate=ctx.settings.rate_limit_refresh)
 
 
 # Use as a parameter (`_limit: QueryRateLimit`) or in `dependencies=[...]` via the functions.

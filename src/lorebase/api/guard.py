@@ -30,7 +30,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lorebase.api.deps import credential_of, get_principal
-from lorebase.api.problems import PROBLEM_JSON
+from lorebase.api.problems import render_problem
 from lorebase.auth.service import authenticate
 from lorebase.errors import AppError, Invalid, PayloadTooLarge, Unauthorized, problem_from
 from lorebase.settings import Settings
@@ -297,13 +297,13 @@ def _counted(receive: Receive, policy: RoutePolicy) -> Receive:
 
 async def _send_problem(scope: Scope, send: Send, exc: AppError) -> None:
     problem = problem_from(exc)
-    body = orjson.dumps(problem.body(instance=scope.get("path", "")))
+    status, media, body = render_problem(problem, instance=scope.get("path", ""))
     headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-type", media.encode()),
         (b"content-length", str(len(body)).encode()),
         # The body was not read: the connection cannot carry another request.
         (b"connection", b"close"),
         *((name.lower().encode(), value.encode()) for name, value in problem.headers.items()),
     ]
-    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -40,9 +40,54 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
 
 
+# `/openai/v1` answers errors in OpenAI's shape (api.problems.render_problem); a 422 is a 400.
+_OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+_OPENAI_ERRORS = {
+    "400": "Malformed or invalid request (OpenAI's error shape; `param` names the field).",
+    "401": "No valid credential (`Authorization: Bearer <API key>`).",
+    "403": "The credential may not do this.",
+    "404": "Unknown model (project), or not visible to the caller.",
+    "413": "The body is larger than the route's limit.",
+    "429": "Rate limited; retry after `Retry-After` seconds.",
+    "500": "Unexpected error.",
+    "502": "The chat model answered something unusable.",
+    "503": "The chat model is unavailable; retry after `Retry-After` seconds.",
+}
+
+
+def _document_openai(operations: dict[str, Any]) -> None:
+    ref = {"$ref": "#/components/schemas/OpenAIError"}
+    for operation in operations.values():
+        responses = operation.setdefault("responses", {})
+        responses.pop("422", None)
+        for status, description in _OPENAI_ERRORS.items():
+            content = {"application/json": {"schema": ref}}
+            responses[status] = {"description": description, "content": content}
+
+
 def _document(schema: dict[str, Any]) -> dict[str, Any]:
-    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = _PROBLEM_SCHEMA
+    components["OpenAIError"] = _OPENAI_ERROR_SCHEMA
     for path, operations in schema.get("paths", {}).items():
+        if path.startswith("/openai/"):
+            _document_openai(operations)
+            continue
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for status, description in _COMMON.items():

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from lorebase.answering.openai_schemas import openai_error
 from lorebase.errors import AppError, Invalid, Problem, ProviderError, invalid_from, problem_from
 
 PROBLEM_JSON = "application/problem+json"
@@ -33,14 +34,23 @@ _HTTP_TYPES = {
 }
 
 
+# The OpenAI-compatible routes answer errors in OpenAI's shape, which the OpenAI SDKs parse.
+OPENAI_PATHS = "/openai/"
+
+
+def render_problem(problem: Problem, *, instance: str) -> tuple[int, str, bytes]:
+    """Status, media type and body of `problem` at path `instance`: problem+json, or OpenAI's
+    `{"error": {...}}` under `/openai/`."""
+    if instance.startswith(OPENAI_PATHS):
+        status, body = openai_error(problem)
+        return status, "application/json", orjson.dumps(body)
+    return problem.status, PROBLEM_JSON, orjson.dumps(problem.body(instance=instance))
+
+
 def problem_response(problem: Problem, *, instance: str) -> Response:
     """`problem` as problem+json, with its headers (`Retry-After`, `WWW-Authenticate`)."""
-    return Response(
-        orjson.dumps(problem.body(instance=instance)),
-        status_code=problem.status,
-        media_type=PROBLEM_JSON,
-        headers=dict(problem.headers),
-    )
+    status, media, body = render_problem(problem, instance=instance)
+    return Response(body, status_code=status, media_type=media, headers=dict(problem.headers))
 
 
 async def _mapped_error(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 USER_COLUMNS = "id, username, email, is_admin, is_active, created_at, password_hash"
 
@@ -32,6 +32,21 @@ async def get_user_by_username(conn: Conn, username: str) -> dict[str, Any] | No
         f"SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower(%s)", (username,)
     )
     return await cur.fetchone()
+
+
+async def find_users_by_login(conn: Conn, login: str) -> list[dict[str, Any]]:
+    """The user with this username (case-insensitively), else those with this e-mail."""
+    cur = await conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE lower(username) = lower(%(login)s)
+           OR (lower(email) = lower(%(login)s) AND NOT EXISTS (
+               SELECT 1 FROM users WHERE lower(username) = lower(%(login)s)))
+        ORDER BY lower(username) LIMIT 2
+        """,
+        {"login": login},
+    )
+    return await cur.fetchall()
 
 
 async def get_user(conn: Conn, user_id: UUID) -> dict[str, Any] | None:
@@ -180,9 +195,6 @@ async def list_users(conn: Conn, *, skip: int, limit: int) -> tuple[list[dict[st
         "ORDER BY lower(username) OFFSET %s LIMIT %s",
         (skip, limit),
     )
-    rows = await cur.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    cur = await conn.execute("SELECT count(*) AS total FROM users")
-    row = await cur.fetchone()
-    return [], int(row["total"]) if row else 0
+    return await page_of(
+        conn, await cur.fetchall(), skip=skip, count="SELECT count(*) AS total FROM users"
+    )

@@ -14,6 +14,7 @@ from lorebase.auth.principal import Principal
 from lorebase.auth.schemas import TokenPair, UserCreate, UserRead
 from lorebase.auth.tokens import decode_token, encode_token
 from lorebase.context import AppContext
+from lorebase.db import Conn
 from lorebase.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,19 @@ async def get_user(*, ctx: AppContext, user_id: uuid.UUID) -> UserRead:
     if row is None:
         raise NotFound("user not found")
     return _user_read(row)
+
+
+async def find_user(conn: Conn, *, login: str) -> UserRead:
+    """An active user by username or e-mail address: NotFound saying so when there is none,
+    Conflict when an e-mail address is shared (the username then tells them apart)."""
+    rows = await repository.find_users_by_login(conn, login.strip())
+    if not rows or not all(row["is_active"] for row in rows):
+        raise NotFound(f"no user has the username or e-mail address {login.strip()!r}")
+    if len(rows) > 1:
+        raise Conflict(
+            f"several users have the e-mail address {login.strip()!r}; give the username instead"
+        )
+    return _user_read(rows[0])
 
 
 async def authenticate(*, ctx: AppContext, credential: str) -> Principal:

@@ -162,25 +162,7 @@ def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
     server = ServeProcess(
         run_dir / "data", workers=options.workers, log_path=run_dir / "serve.log", env=env
     )
-    report: dict[str, Any] = {
-        "version": REPORT_VERSION,
-        "lorebase_version": __version__,
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": ("side-by-side " if options.side_by_side else "")
-        + ("quick" if options.quick else "default"),
-        "machine": _machine(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "sizes": asdict(sizes),
-        "server": {
-            "workers": options.workers,
-            "generator": generator,
-            "embedder": embedder,
-            "env": SERVER_ENV,
-            # Settings the caller's environment passes on to the server (e.g. HNSW_EF_SEARCH).
-            "settings_from_environment": _settings_environment(),
-        },
-        "scenarios": [],
-    }
+    report = _report_header(options, sizes, generator=generator, embedder=embedder)
     results: list[ScenarioResult] = []
     began = time.perf_counter()
     api = ApiClient(server.url)
@@ -216,6 +198,31 @@ def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report["run_dir"] = str(run_dir)
     return report
+
+
+def _report_header(
+    options: Options, sizes: Sizes, *, generator: str, embedder: str
+) -> dict[str, Any]:
+    """What the report says of the run before any scenario: versions, machine, sizes, server."""
+    return {
+        "version": REPORT_VERSION,
+        "lorebase_version": __version__,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": ("side-by-side " if options.side_by_side else "")
+        + ("quick" if options.quick else "default"),
+        "machine": _machine(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "sizes": asdict(sizes),
+        "server": {
+            "workers": options.workers,
+            "generator": generator,
+            "embedder": embedder,
+            "env": SERVER_ENV,
+            # Settings the caller's environment passes on to the server (e.g. HNSW_EF_SEARCH).
+            "settings_from_environment": _settings_environment(),
+        },
+        "scenarios": [],
+    }
 
 
 def _print_progress(result: ScenarioResult) -> None:

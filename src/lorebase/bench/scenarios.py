@@ -23,6 +23,7 @@ from lorebase.bench.seeding import (
     ensure_projects,
     ensure_task_projects,
     fill_project,
+    synthetic_owner,
 )
 from lorebase.bench.soak import soak
 from lorebase.embedding.service import embedding_input
@@ -288,12 +289,7 @@ def hnsw_index_scale(bench: Bench, result: ScenarioResult) -> None:
 
     async def fill() -> dict[str, Any]:
         async with repository.connect(bench.server.database_url) as conn:
-            owner = await repository.insert_document(
-                conn,
-                project_id=uuid.UUID(project["id"]),
-                name="synthetic-vectors",
-                content_hash="bench-synthetic",
-            )
+            owner = await synthetic_owner(conn, project_id=uuid.UUID(project["id"]))
         return await fill_project(
             bench,
             project_id=project["id"],

@@ -9,6 +9,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,10 @@ import numpy as np
 from lorebase.bench import corpus, repository
 from lorebase.bench.context import Bench, CorpusSeed
 from lorebase.bench.server import MemorySampler, cpu_delta
+from lorebase.db import Conn
+from lorebase.documents.models import NewContent
+from lorebase.documents.service import write_version
+from lorebase.knowledge import bulk
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +138,73 @@ def mixtures(
         yield dominant, vectors.astype(np.float32)
 
 
+@dataclass
+class _Fillers:
+    """The filler rows of one fill, recording their ids and vector blocks as they are made."""
+
+    base_rows: list[dict[str, Any]]
+    project_id: uuid.UUID
+    owner: tuple[uuid.UUID, uuid.UUID] | None
+    model: str
+    dim: int
+    ids: list[uuid.UUID] = field(default_factory=list)
+    blocks: list[np.ndarray[Any, np.dtype[np.float32]]] = field(default_factory=list)
+
+    def rows(self, count: int, seed: int) -> Iterator[tuple[Any, ...]]:
+        """`count` rows shaped like `knowledge.bulk.PREPARED_COLUMNS`."""
+        base = np.stack([row["embedding"] for row in self.base_rows])
+        for source, vectors in mixtures(base, count, seed=seed):
+            self.blocks.append(vectors)
+            for src, vector in zip(source.tolist(), vectors, strict=True):
+                yield self._row(self.base_rows[src], vector)
+
+    def _row(self, row: dict[str, Any], vector: Any) -> tuple[Any, ...]:
+        serial = len(self.ids)
+        doc, version = self.owner or (row["document_id"], row["document_version_id"])
+        if self.owner is None:
+            text, content_hash = row["chunk_text"], row["content_hash"]
+        else:
+            text = f"synthetic vector {serial}"
+            content_hash = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+        rid = uuid.uuid4()
+        self.ids.append(rid)
+        chunk_index = FILL_CHUNK_OFFSET + serial + 1
+        return (
+            rid,
+            self.project_id,
+            doc,
+            version,
+            chunk_index,
+            text,
+            content_hash,
+            vector,
+            self.model,
+            self.dim,
+        )
+
+    def vectors(self) -> np.ndarray[Any, np.dtype[np.float32]]:
+        if not self.blocks:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(self.blocks)
+
+
+async def synthetic_owner(conn: Conn, *, project_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A ready, empty document to own synthetic chunks: (document id, version id)."""
+    async with conn.transaction():
+        written = await write_version(
+            conn,
+            project_id=project_id,
+            content=NewContent(content_hash="bench-synthetic", size_bytes=0, mime_type=None),
+            created_by=None,
+            name="synthetic-vectors",
+            type="text",
+            new_document=True,
+            status="ready",
+        )
+    assert written.version is not None
+    return written.document["id"], written.version["id"]
+
+
 async def fill_project(
     bench: Bench,
     *,
@@ -147,60 +220,34 @@ async def fill_project(
     Returns timings and the filler (ids, vectors) for exact search."""
     corpus_seed = bench.corpus
     assert corpus_seed is not None
-    base = np.stack([row["embedding"] for row in base_rows])
-    ids: list[uuid.UUID] = []
-    blocks: list[np.ndarray[Any, np.dtype[np.float32]]] = []
+    pid = uuid.UUID(project_id)
+    fillers = _Fillers(base_rows, pid, owner, corpus_seed.model, corpus_seed.dim)
     timings: dict[str, Any] = {"rows": count}
     async with repository.connect(bench.server.database_url) as conn:
         index = await repository.hnsw_index(conn, dim=corpus_seed.dim)
         if index is None:
             raise RuntimeError(f"no HNSW index for {corpus_seed.dim}-d embeddings")
-        started = time.perf_counter()
-        await repository.drop_index(conn, name=index[0])
-        pid = uuid.UUID(project_id)
-
-        def rows() -> Iterator[tuple[Any, ...]]:
-            serial = 0
-            for source, vectors in mixtures(base, count, seed=seed):
-                blocks.append(vectors)
-                for src, vector in zip(source.tolist(), vectors, strict=True):
-                    row = base_rows[src]
-                    doc, version = owner or (row["document_id"], row["document_version_id"])
-                    text = row["chunk_text"] if owner is None else f"synthetic vector {serial}"
-                    rid = uuid.uuid4()
-                    ids.append(rid)
-                    serial += 1
-                    yield (
-                        rid,
-                        pid,
-                        doc,
-                        version,
-                        FILL_CHUNK_OFFSET + serial,
-                        text,
-                        (
-                            row["content_hash"]
-                            if owner is None
-                            else hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
-                        ),
-                        vector,
-                        corpus_seed.model,
-                        corpus_seed.dim,
-                    )
-
-        await repository.copy_chunks(conn, rows())
-        timings["copy_seconds"] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        total = await repository.count_all_chunks(conn, dim=corpus_seed.dim)
-        # HNSW graph + vectors must fit maintenance_work_mem for an in-memory build.
-        memory_mb = max(256, int(total * (corpus_seed.dim * 4 + 256) * 1.5 / 2**20))
-        await repository.build_index(conn, definition=index[1], maintenance_work_mem_mb=memory_mb)
-        timings["index_build_seconds"] = round(time.perf_counter() - started, 1)
-        timings["indexed_rows"] = total
-        timings["maintenance_work_mem_mb"] = memory_mb
-        await repository.bump_corpus_generation(conn, project_id=pid)
-    timings["ids"] = ids
-    timings["vectors"] = np.concatenate(blocks) if blocks else np.zeros((0, corpus_seed.dim))
+        with timed(timings, "copy_seconds"):
+            await repository.drop_index(conn, name=index[0])
+            await bulk.load_prepared_items(conn, project_id=pid, rows=fillers.rows(count, seed))
+        with timed(timings, "index_build_seconds"):
+            total = await repository.count_all_chunks(conn, dim=corpus_seed.dim)
+            # HNSW graph + vectors must fit maintenance_work_mem for an in-memory build.
+            memory_mb = max(256, int(total * (corpus_seed.dim * 4 + 256) * 1.5 / 2**20))
+            await repository.build_index(
+                conn, definition=index[1], maintenance_work_mem_mb=memory_mb
+            )
+    timings.update(indexed_rows=total, maintenance_work_mem_mb=memory_mb)
+    timings.update(ids=fillers.ids, vectors=fillers.vectors())
     return timings
+
+
+@contextmanager
+def timed(timings: dict[str, Any], key: str) -> Iterator[None]:
+    """Store the block's wall time in `timings[key]`, in seconds to one decimal."""
+    started = time.perf_counter()
+    yield
+    timings[key] = round(time.perf_counter() - started, 1)
 
 
 def ensure_filled(bench: Bench) -> CorpusSeed:

@@ -4,6 +4,7 @@ checking the providers, starting (or reaching) the services."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 
 import typer
@@ -11,9 +12,10 @@ from pydantic import SecretStr
 
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.errors import ConfigurationError
+from lorebase.logs import configure_logging
 from lorebase.migrate import upgrade_database
 from lorebase.providers.registry import check_providers
-from lorebase.settings import Settings
+from lorebase.settings import Settings, get_settings
 
 app = typer.Typer(help="Lorebase: a knowledge engine for AI agents.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -23,6 +25,22 @@ app.add_typer(user_app, name="user")
 def fail(message: str) -> None:
     typer.secho(f"lorebase: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=1)
+
+
+def command_settings() -> Settings:
+    """The settings, with logging configured as they say: what every command starts with."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def project_option(value: str) -> uuid.UUID:
+    """`--project` as a project id; a one-line failure naming the value otherwise."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        fail(f"--project must be a project id (a UUID), got {value!r}")
+        raise  # unreachable
 
 
 @contextlib.contextmanager

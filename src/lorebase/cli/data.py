@@ -16,7 +16,14 @@ from rich.progress import Progress as RichProgress
 from lorebase.answering.service import run_query
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
-from lorebase.cli.base import app, check_configured, fail, running_services
+from lorebase.cli.base import (
+    app,
+    check_configured,
+    command_settings,
+    fail,
+    project_option,
+    running_services,
+)
 from lorebase.context import open_context
 from lorebase.errors import AppError
 from lorebase.evaluation.report import EvalReport
@@ -26,11 +33,10 @@ from lorebase.jobs import background_worker
 from lorebase.knowledge.local import FileOutcome, submit_files, wait_for_jobs
 from lorebase.knowledge.runner import job_handler, worker_options
 from lorebase.knowledge.sources.files import collect_files
-from lorebase.logs import configure_logging
 from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
 from lorebase.retrieval.schemas import QueryCreate, QueryRead
-from lorebase.settings import Settings, get_settings
+from lorebase.settings import Settings
 
 OPERATOR = Principal(user_id=uuid.UUID(int=0), username="operator", is_admin=True)
 
@@ -51,8 +57,7 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
 ) -> None:
     """Query a project's knowledge as the operator (flags default from the settings)."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     try:
         request = QueryCreate(
             project_id=uuid.UUID(project),
@@ -148,13 +153,8 @@ def ingest(
 
     With the embedded database, stop `lorebase serve` first (it owns the data dir); with
     DATABASE_URL, `--no-wait` leaves the indexing to the running workers."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        project_id = uuid.UUID(project)
-    except ValueError:
-        fail(f"--project must be a project id (a UUID), got {project!r}")
-        raise  # unreachable
+    settings = command_settings()
+    project_id = project_option(project)
     check_configured(settings)
     with running_services(settings) as (resolved, _services):
         outcomes = asyncio.run(_ingest(resolved, project_id, paths, tag, wait))
@@ -204,8 +204,7 @@ def eval_command(
     """Ingest each BEIR dataset into a temporary project; print nDCG@10, recall@10/100, MRR@10
     (overall and for keyword-like vs natural queries) and p50/p95 latency per retrieval mode,
     as a table and as JSON; with --answers, the answer metrics too."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     for dataset_dir in dataset_dirs:
         for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
             if not (dataset_dir / name).is_file():

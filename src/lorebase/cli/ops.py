@@ -23,14 +23,21 @@ from lorebase.banner import print_banner_when_up
 from lorebase.bench.runner import Options as BenchOptions
 from lorebase.bench.runner import main as run_bench_main
 from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
-from lorebase.cli.base import app, check_configured, fail, running_services, user_app
+from lorebase.cli.base import (
+    app,
+    check_configured,
+    command_settings,
+    fail,
+    project_option,
+    running_services,
+    user_app,
+)
 from lorebase.context import open_context
 from lorebase.embedding.reembed import ReembedResult, reembed_project
 from lorebase.embedding.shared import shared_local_model
 from lorebase.errors import AppError
 from lorebase.jobs import run_worker
-from lorebase.knowledge.runner import job_handler, worker_options
-from lorebase.logs import configure_logging
+from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
 from lorebase.mcp.stdio import run_stdio
 from lorebase.memory import check_redis_budget
 from lorebase.providers.base import ProviderError
@@ -63,8 +70,7 @@ def serve(
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run a job worker here."),
 ) -> None:
     """Migrate, start and serve (with a job worker unless --no-worker)."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     check_configured(settings)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
@@ -138,13 +144,8 @@ def reembed(
     """Move a project's knowledge to the configured EMBEDDING_PROVIDER/EMBEDDING_MODEL.
 
     Resumable; the old space keeps serving queries until every item is re-embedded."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        project_id = uuid.UUID(project)
-    except ValueError:
-        fail(f"--project must be a project id (a UUID), got {project!r}")
-        raise  # unreachable
+    settings = command_settings()
+    project_id = project_option(project)
     check_configured(settings)
     with running_services(settings) as (resolved, _services):
         try:
@@ -164,8 +165,7 @@ def reembed(
 @app.command()
 def migrate() -> None:
     """Apply database migrations and exit."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     with running_services(settings):
         typer.echo("database is up to date")
 
@@ -181,8 +181,7 @@ def user_create(
     admin: bool = typer.Option(False, "--admin", help="Make a global administrator."),
 ) -> None:
     """Create a user; the password comes from LOREBASE_PASSWORD or is asked for twice."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     password = os.environ.get("LOREBASE_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -206,8 +205,7 @@ def user_create(
 @app.command("mcp")
 def mcp_stdio() -> None:
     """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
         fail(error)
@@ -263,7 +261,12 @@ async def _work(settings: Settings, concurrency: int | None) -> None:
         overrides: dict[str, Any] = {"install_signal_handlers": True}
         if concurrency is not None:
             overrides["concurrency"] = concurrency
-        await run_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx, **overrides))
+        await run_worker(
+            ctx.db,
+            handler=job_handler(ctx),
+            options=worker_options(ctx, **overrides),
+            periodic=periodic_tasks(ctx),
+        )
 
 
 @app.command()
@@ -273,8 +276,7 @@ def worker(
     ),
 ) -> None:
     """Process ingestion jobs (run any number, on any machine, against one DATABASE_URL)."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    settings = command_settings()
     check_configured(settings)
     with running_services(settings) as (resolved, _services):
         asyncio.run(_work(resolved, concurrency))

@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DocumentStatus = Literal["pending", "processing", "ready", "failed"]
+# `retired`: a source no longer has it (a crawled page gone); kept with its versions, its
+# chunks out of search until the page comes back.
+DocumentStatus = Literal["pending", "processing", "ready", "failed", "retired"]
 Bump = Literal["major", "minor", "patch"]
 Outcome = Literal["added", "updated", "unchanged", "retried"]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 from lorebase.documents.models import Version
 
 _DOCUMENT_COLUMNS = (
@@ -201,15 +202,8 @@ async def list_documents(
         "ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s"
     ).format(columns=sql.SQL(_DOCUMENT_COLUMNS), where=where)
     cursor = await conn.execute(query, params)
-    rows = await cursor.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    count = await conn.execute(
-        sql.SQL("SELECT count(*) AS total FROM documents WHERE {where}").format(where=where),
-        params,
-    )
-    total_row = await count.fetchone()
-    return [], int(total_row["total"]) if total_row else 0
+    count = sql.SQL("SELECT count(*) AS total FROM documents WHERE {where}").format(where=where)
+    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
 async def update_document(
@@ -254,6 +248,29 @@ async def merge_metadata(
 async def delete_document(conn: Conn, *, document_id: UUID) -> bool:
     cursor = await conn.execute("DELETE FROM documents WHERE id = %s RETURNING id", (document_id,))
     return await cursor.fetchone() is not None
+
+
+async def delete_source_documents(conn: Conn, *, project_id: UUID, source_id: UUID) -> int:
+    """Delete a source's documents (their versions and chunks go with them: ON DELETE CASCADE)."""
+    cursor = await conn.execute(
+        "DELETE FROM documents WHERE project_id = %s AND source_id = %s",
+        (project_id, source_id),
+    )
+    return cursor.rowcount
+
+
+async def link_source(
+    conn: Conn, *, project_id: UUID, source_id: UUID, document_ids: Sequence[UUID]
+) -> int:
+    """Name `source_id` as the source of these documents, where none is named yet."""
+    cursor = await conn.execute(
+        """
+        UPDATE documents SET source_id = %s
+        WHERE project_id = %s AND id = ANY(%s) AND source_id IS NULL
+        """,
+        (source_id, project_id, list(document_ids)),
+    )
+    return cursor.rowcount
 
 
 async def get_version(

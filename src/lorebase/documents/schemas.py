@@ -9,20 +9,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.documents.models import Bump, DocumentStatus
+from lorebase.text import clean_tags
 
 MAX_CONTENT_CHARS = 20_000_000
 
 
 def _check_tags(tags: list[str] | None) -> list[str] | None:
-    if tags is None:
-        return None
-    cleaned: dict[str, None] = {}
-    for tag in tags:
-        tag = tag.strip()
-        if not tag or len(tag) > 64:
-            raise ValueError("tags must be 1-64 characters")
-        cleaned.setdefault(tag, None)
-    return list(cleaned)
+    return None if tags is None else clean_tags(tags)
 
 
 class DocumentCreate(BaseModel):

@@ -31,6 +31,7 @@ from lorebase.documents.schemas import (
     VersionCreate,
 )
 from lorebase.errors import Invalid, NotFound
+from lorebase.paging import Page
 from lorebase.projects.service import bump_corpus_generation, get_project_for
 
 
@@ -53,9 +54,9 @@ async def write_version(
     """Create a document or its next version in the caller's transaction. The document:
     `document_id` (never deduplicated: the API asked for a version), `source_uri`,
     `new_document`, else by content then `name`. Same content: nothing is written
-    ("unchanged") unless that document failed: its latest version comes back ("retried").
-    Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one name, source
-    or document wait for each other (a transaction-scoped lock)."""
+    ("unchanged") unless that document failed or was retired: its latest version comes back
+    ("retried"). Else 1.0.0 ("added") or the `bump`ed version ("updated"). Writers of one
+    name, source or document wait for each other (a transaction-scoped lock)."""
     target, by_key = await _lock_target(
         conn,
         project_id=project_id,
@@ -80,7 +81,7 @@ async def write_version(
         )
     changes = _changes(target, status=status, tags=tags, metadata=metadata, by_key=by_key)
     if document_id is None and target["content_hash"] == content.content_hash:
-        if target["status"] != "failed":
+        if target["status"] not in ("failed", "retired"):
             return Written(document=target, version=None, outcome="unchanged")
         document = await _update(conn, target, changes)
         latest = await repository.get_version(conn, document_id=target["id"], version=None)
@@ -277,7 +278,7 @@ async def list_documents(
     tag: str | None = None,
     status: str | None = None,
     name: str | None = None,
-) -> tuple[list[DocumentRead], int]:
+) -> Page[DocumentRead]:
     """A project's documents, newest first (without content)."""
     async with ctx.db.connection() as conn:
         await get_project_for(
@@ -293,7 +294,8 @@ async def list_documents(
             status=status,
             name=name,
         )
-    return [DocumentRead(**row) for row in rows], total
+    items = [DocumentRead(**row) for row in rows]
+    return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
 
 
 async def get_document(
@@ -385,7 +387,7 @@ async def _write_text(
 
 async def list_versions(
     *, ctx: AppContext, principal: Principal, document_id: UUID, skip: int = 0, limit: int = 50
-) -> tuple[list[DocumentVersionRead], int]:
+) -> Page[DocumentVersionRead]:
     """Version history, newest first."""
     async with ctx.db.connection() as conn:
         await _document_for(
@@ -394,4 +396,5 @@ async def list_versions(
         rows, total = await repository.list_versions(
             conn, document_id=document_id, skip=skip, limit=limit
         )
-    return [DocumentVersionRead(**row) for row in rows], total
+    items = [DocumentVersionRead(**row) for row in rows]
+    return Page[DocumentVersionRead](items=items, total=total, skip=skip, limit=limit)

@@ -67,39 +67,71 @@ async def reembed_project(
         done = total - await repository.count_missing(conn, project_id=project_id, old=old, new=new)
     if progress:
         progress(done, total)
-    embedded = 0
+    run = _Run(db, project_id, embedder, old, batch_size, progress, total, done)
     for _ in range(MAX_PASSES):
+        await run.embed_missing()
+        deleted = await run.switch_if_complete()
+        if deleted is not None:
+            return ReembedResult(project_id, old, new, run.embedded, deleted, switched=True)
+    raise Conflict(
+        "knowledge keeps arriving in the old embedding space; pause ingestion and re-run"
+    )
+
+
+@dataclass
+class _Run:
+    """One re-embed from `old` to the embedder's space, counting what it embedded."""
+
+    db: Database
+    project_id: uuid.UUID
+    embedder: Embedder
+    old: str
+    batch_size: int
+    progress: Progress | None
+    total: int
+    done: int
+    embedded: int = 0
+
+    async def embed_missing(self) -> None:
+        """Embed, batch by batch, every old-space item that has no new-space row yet."""
+        new, dim = self.embedder.model_id, self.embedder.dimension
         while True:
-            async with db.connection() as conn:
+            async with self.db.connection() as conn:
                 items = await repository.list_missing(
-                    conn, project_id=project_id, old=old, new=new, limit=batch_size
+                    conn, project_id=self.project_id, old=self.old, new=new, limit=self.batch_size
                 )
             if not items:
-                break
+                return
             vectors = await embed_texts(
-                db=db,
-                embedder=embedder,
+                db=self.db,
+                embedder=self.embedder,
                 texts=[embedding_input(i["chunk_text"], i["metadata"]) for i in items],
             )
-            async with db.transaction() as conn:
+            async with self.db.transaction() as conn:
                 await repository.insert_items(
                     conn, items=items, vectors=vectors, model=new, dim=dim
                 )
-            embedded += len(items)
-            done += len(items)
-            if progress:
-                progress(done, max(total, done))
-        async with db.transaction() as conn:
-            current = await repository.get_space(conn, project_id=project_id, lock=True)
-            if current.get("embedding_model") != old:
+            self.embedded += len(items)
+            self.done += len(items)
+            if self.progress:
+                self.progress(self.done, max(self.total, self.done))
+
+    async def switch_if_complete(self) -> int | None:
+        """Switch the project's space (returns the old rows deleted), or None when new items
+        arrived in the old space meanwhile: another pass."""
+        new, dim = self.embedder.model_id, self.embedder.dimension
+        async with self.db.transaction() as conn:
+            current = await repository.get_space(conn, project_id=self.project_id, lock=True)
+            if current.get("embedding_model") != self.old:
                 raise Conflict(
                     f"the project's embedding space changed to {current.get('embedding_model')!r}"
                     " while re-embedding; run the re-embed again"
                 )
-            if await repository.count_missing(conn, project_id=project_id, old=old, new=new):
-                continue  # new items arrived in the old space: another pass
-            deleted = await repository.switch_space(conn, project_id=project_id, model=new, dim=dim)
-            return ReembedResult(project_id, old, new, embedded, deleted, switched=True)
-    raise Conflict(
-        "knowledge keeps arriving in the old embedding space; pause ingestion and re-run"
-    )
+            missing = await repository.count_missing(
+                conn, project_id=self.project_id, old=self.old, new=new
+            )
+            if missing:
+                return None
+            return await repository.switch_space(
+                conn, project_id=self.project_id, model=new, dim=dim
+            )

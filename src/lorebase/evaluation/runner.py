@@ -72,15 +72,21 @@ class Ingested:
     seconds: float
 
 
+async def _delete_project(ctx: AppContext, principal: Principal, project_id: uuid.UUID) -> None:
+    async with ctx.db.transaction() as conn:
+        await delete_project(conn, principal=principal, project_id=project_id)
+
+
 async def ingest_dataset(
     ctx: AppContext, *, dataset: Dataset, name: str, say: Callable[[str], None]
 ) -> Ingested:
     """A temporary owner and project holding the corpus, ingested through the pipeline
     (one markdown document per corpus entry, its title as the heading)."""
     principal = await _temporary_owner(ctx)
-    project = await create_project(
-        ctx=ctx, principal=principal, data=ProjectCreate(name=f"eval {name}")
-    )
+    async with ctx.db.transaction() as conn:
+        project = await create_project(
+            conn, principal=principal, data=ProjectCreate(name=f"eval {name}")
+        )
     say(f"ingesting {len(dataset.corpus)} documents")
     started = time.perf_counter()
     doc_of: dict[uuid.UUID, str] = {}
@@ -107,7 +113,7 @@ async def ingest_dataset(
             doc_of[document_id] = corpus_id
         chunks = await count_chunks(ctx, project_id=project.id)
     except BaseException:
-        await delete_project(ctx=ctx, principal=principal, project_id=project.id)
+        await _delete_project(ctx, principal, project.id)
         raise
     return Ingested(principal, project.id, doc_of, chunks, time.perf_counter() - started)
 
@@ -188,7 +194,7 @@ async def evaluate(
             ctx, ingested=ingested, dataset=dataset, modes=modes, say=say, answers=answers
         )
     finally:
-        await delete_project(ctx=ctx, principal=ingested.principal, project_id=ingested.project_id)
+        await _delete_project(ctx, ingested.principal, ingested.project_id)
     return EvalReport(
         dataset=str(dataset_dir),
         documents=len(dataset.corpus),

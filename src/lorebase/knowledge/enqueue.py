@@ -20,7 +20,8 @@ async def create_job(
     document_ids: list[UUID] | None = None,
     created_by: UUID | None = None,
 ) -> dict[str, Any]:
-    """Insert the job record and its queue entry; both commit with the caller's transaction."""
+    """Insert the job record and its queue entry; both commit with the caller's transaction.
+    Jobs about one source (its syncs, its deletion) share a queue lock: one runs at a time."""
     row = await repository.insert_job(
         conn,
         project_id=project_id,
@@ -29,7 +30,8 @@ async def create_job(
         document_ids=document_ids or [],
         created_by=created_by,
     )
-    await defer_job(conn, job_id=row["id"])
+    source_id = payload.get("source_id")
+    await defer_job(conn, job_id=row["id"], lock=f"source:{source_id}" if source_id else None)
     return row
 
 

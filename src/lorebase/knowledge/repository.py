@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -10,7 +10,7 @@ from uuid import UUID
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 _JOB_COLUMNS = (
     "id, project_id, kind, status, stage, progress_done, progress_total, error, document_ids, "
@@ -49,31 +49,36 @@ async def get_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
     return await cursor.fetchone()
 
 
+_JOB_FILTER = """
+    (%(project_id)s::uuid IS NULL OR project_id = %(project_id)s)
+    AND (%(member)s::uuid IS NULL OR project_id IN (
+        SELECT project_id FROM project_members WHERE user_id = %(member)s))
+    AND (%(status)s::text IS NULL OR status = %(status)s)
+    AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+"""
+
+
 async def list_jobs(
-    conn: Conn, *, project_id: UUID, status: str | None, skip: int, limit: int
+    conn: Conn,
+    *,
+    project_id: UUID | None,
+    member: UUID | None,
+    status: str | None,
+    kind: str | None,
+    skip: int,
+    limit: int,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Jobs, newest first: of one project and/or of the projects `member` belongs to."""
+    params = {"project_id": project_id, "member": member, "status": status, "kind": kind}
     cursor = await conn.execute(
         f"""
-        SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs
-        WHERE project_id = %(project_id)s
-          AND (%(status)s::text IS NULL OR status = %(status)s)
+        SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs WHERE {_JOB_FILTER}
         ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s
         """,
-        {"project_id": project_id, "status": status, "skip": skip, "limit": limit},
+        {**params, "skip": skip, "limit": limit},
     )
-    rows = await cursor.fetchall()
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and skip:
-        count = await conn.execute(
-            """
-            SELECT count(*) AS total FROM jobs
-            WHERE project_id = %(project_id)s AND (%(status)s::text IS NULL OR status = %(status)s)
-            """,
-            {"project_id": project_id, "status": status},
-        )
-        total_row = await count.fetchone()
-        total = int(total_row["total"]) if total_row else 0
-    return rows, total
+    count = f"SELECT count(*) AS total FROM jobs WHERE {_JOB_FILTER}"
+    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
 
 
 async def start_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
@@ -168,6 +173,22 @@ async def request_cancel(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
     return await cursor.fetchone()
 
 
+async def lock_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
+    """The job row, locked until commit (a retry and a concurrent retry queue one job)."""
+    cursor = await conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s FOR UPDATE", (job_id,)
+    )
+    return await cursor.fetchone()
+
+
+async def mark_retried(conn: Conn, *, job_id: UUID, retried_as: UUID) -> None:
+    """Point a finished job at the job that runs it again."""
+    await conn.execute(
+        "UPDATE jobs SET payload = payload || %s WHERE id = %s",
+        (Jsonb({"retried_as": str(retried_as)}), job_id),
+    )
+
+
 # --- projects (ingestion-owned columns) -------------------------------------------------------
 
 
@@ -195,6 +216,27 @@ class ItemRow:
     content_hash: str
     embedding: np.ndarray[Any, np.dtype[np.float32]]
     metadata: dict[str, Any]
+
+
+# Prepared rows, ids included, for a binary COPY (`copy_prepared_items`).
+PREPARED_COLUMNS = (
+    "id, project_id, document_id, document_version_id, chunk_index, chunk_text, content_hash, "
+    "embedding, embedding_model, embedding_dim"
+)
+PREPARED_TYPES = ["uuid", "uuid", "uuid", "uuid", "int4", "text", "text", "vector", "text", "int4"]
+
+
+async def copy_prepared_items(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Binary COPY of rows shaped like `PREPARED_COLUMNS`; returns how many were written."""
+    written = 0
+    async with conn.cursor() as cur:
+        sql = f"COPY knowledge_items ({PREPARED_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        async with cur.copy(sql) as copy:
+            copy.set_types(PREPARED_TYPES)
+            for row in rows:
+                await copy.write_row(row)
+                written += 1
+    return written
 
 
 async def delete_document_items(conn: Conn, *, document_id: UUID) -> int:

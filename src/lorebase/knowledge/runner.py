@@ -19,8 +19,8 @@ from lorebase.context import AppContext
 from lorebase.db import Database
 from lorebase.documents import indexing as documents
 from lorebase.errors import AppError
-from lorebase.jobs import JobHandler, RetryLater, WorkerOptions, background_worker
-from lorebase.knowledge import repository
+from lorebase.jobs import JobHandler, Periodic, RetryLater, WorkerOptions, background_worker
+from lorebase.knowledge import repository, source_jobs
 from lorebase.knowledge.extract import ExtractionError
 from lorebase.knowledge.pipeline import JobCancelled, fail_version, index_version
 from lorebase.knowledge.sources import crawl_model, git
@@ -104,10 +104,19 @@ def backoff_seconds(ctx: AppContext, attempt: int, retry_after: float | None) ->
     return float(max(delay, retry_after or 0.0))
 
 
+async def _start(ctx: AppContext, job_id: UUID) -> dict[str, Any] | None:
+    """Mark the job running (and its source, if any), or None when it is already finished,
+    cancelled or deleted."""
+    async with ctx.db.transaction() as conn:
+        row = await repository.start_job(conn, job_id=job_id)
+        if row is not None:
+            await source_jobs.job_started(conn, row)
+    return row
+
+
 async def run_job(ctx: AppContext, job_id: UUID, attempt: int) -> None:
     """The queue handler: run the job `job_id` (attempt counts from 1)."""
-    async with ctx.db.connection() as conn:
-        row = await repository.start_job(conn, job_id=job_id)
+    row = await _start(ctx, job_id)
     if row is None:
         return  # finished, cancelled or deleted meanwhile
     max_attempts = ctx.settings.job_max_attempts
@@ -192,14 +201,13 @@ async def _finish(
 ) -> None:
     if status == "cancelled":
         await _document_failed(ctx, row, "indexing was cancelled")
-    async with ctx.db.connection() as conn:
-        await repository.finish_job(
-            conn,
-            job_id=row["id"],
-            status=status,
-            error=error[:MAX_ERROR_CHARS] if error else None,
-            result=result,
+    error = error[:MAX_ERROR_CHARS] if error else None
+    async with ctx.db.transaction() as conn:
+        finished = await repository.finish_job(
+            conn, job_id=row["id"], status=status, error=error, result=result
         )
+        if finished is not None:
+            await source_jobs.job_ended(conn, finished, status, error)
 
 
 async def _fail(ctx: AppContext, row: dict[str, Any], message: str) -> None:
@@ -228,6 +236,8 @@ async def _dispatch(ctx: AppContext, row: dict[str, Any], tracker: JobTracker) -
         return await sync_site(ctx, row, tracker)
     if kind == "git":
         return await sync_repository(ctx, row, tracker)
+    if kind == source_jobs.DELETE_KIND:
+        return await source_jobs.delete_source(ctx, row)
     raise ExtractionError(f"unknown job kind {kind!r}")
 
 
@@ -256,6 +266,15 @@ def job_handler(ctx: AppContext) -> JobHandler:
     return handle
 
 
+def periodic_tasks(ctx: AppContext) -> tuple[Periodic, ...]:
+    """What a long-running worker (`serve`'s, `lorebase worker`) also does on a schedule."""
+
+    async def sync_due_sources() -> None:
+        await source_jobs.queue_due_syncs(ctx)
+
+    return (Periodic("sources", ctx.settings.source_schedule_seconds, sync_due_sources),)
+
+
 def worker_options(ctx: AppContext, **overrides: Any) -> WorkerOptions:
     values: dict[str, Any] = {
         "concurrency": ctx.settings.worker_concurrency,
@@ -271,5 +290,7 @@ async def in_process_worker(ctx: AppContext) -> AsyncIterator[None]:
     if not ctx.settings.lorebase_run_worker:
         yield
         return
-    async with background_worker(ctx.db, handler=job_handler(ctx), options=worker_options(ctx)):
+    async with background_worker(
+        ctx.db, handler=job_handler(ctx), options=worker_options(ctx), periodic=periodic_tasks(ctx)
+    ):
         yield

@@ -9,24 +9,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lorebase.documents.schemas import DocumentRead
+from lorebase.text import clean_tags
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobKind = Literal["upload", "text", "crawl", "git"]
-
-
-def clean_tags(tags: list[str]) -> list[str]:
-    """The one tag rule (1-64 characters, duplicates dropped); ValueError otherwise."""
-    return _clean_tags(tags)
-
-
-def _clean_tags(tags: list[str]) -> list[str]:
-    cleaned: dict[str, None] = {}
-    for tag in tags:
-        tag = tag.strip()
-        if not tag or len(tag) > 64:
-            raise ValueError("tags must be 1-64 characters")
-        cleaned.setdefault(tag, None)
-    return list(cleaned)
+JobKind = Literal["upload", "text", "crawl", "git", "source_delete"]
 
 
 class IngestAccepted(BaseModel):
@@ -51,7 +37,7 @@ class TextIngest(BaseModel):
     text: str = Field(min_length=1, max_length=20_000_000)
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
 
 class CrawlCreate(BaseModel):
@@ -68,7 +54,7 @@ class CrawlCreate(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
 
 class GitCreate(BaseModel):
@@ -89,7 +75,7 @@ class GitCreate(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, max_length=50)
 
-    _tags = field_validator("tags")(_clean_tags)
+    _tags = field_validator("tags")(clean_tags)
 
     @field_validator("ref")
     @classmethod
@@ -131,6 +117,10 @@ class JobRead(BaseModel):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_of: UUID | None = Field(default=None, description="The job this one runs again.")
+    retried_as: UUID | None = Field(
+        default=None, description="The job that runs this one again (after a retry)."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JobRead:
@@ -158,4 +148,6 @@ class JobRead(BaseModel):
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
             finished_at=row["finished_at"],
+            retry_of=payload.get("retry_of"),
+            retried_as=payload.get("retried_as"),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from lorebase.auth.permissions import Permission
@@ -9,7 +10,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.documents.schemas import DocumentRead
 from lorebase.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
-from lorebase.knowledge import repository
+from lorebase.knowledge import repository, source_jobs, sources_repository
 from lorebase.knowledge.detect import UnsupportedFile
 from lorebase.knowledge.enqueue import create_job
 from lorebase.knowledge.pipeline import fail_version
@@ -184,15 +185,14 @@ async def submit_crawl(*, ctx: AppContext, principal: Principal, data: CrawlCrea
     payload = data.model_dump(mode="json", exclude={"project_id"})
     payload["url"] = url
     payload["max_pages"] = data.max_pages or ctx.settings.crawl_max_pages
-    async with ctx.db.transaction() as conn:
-        row = await create_job(
-            conn,
-            project_id=data.project_id,
-            kind="crawl",
-            payload=payload,
-            created_by=principal.user_id,
-        )
-    return JobAccepted(job_id=row["id"], status=row["status"])
+    return await _submit_source(
+        ctx,
+        principal=principal,
+        project_id=data.project_id,
+        kind="crawl",
+        uri=url,
+        payload=payload,
+    )
 
 
 async def submit_git(*, ctx: AppContext, principal: Principal, data: GitCreate) -> JobAccepted:
@@ -214,14 +214,47 @@ async def submit_git(*, ctx: AppContext, principal: Principal, data: GitCreate) 
         await _check_destination(ctx, url=f"https://{host}/", field="url")
     payload = data.model_dump(mode="json", exclude={"project_id"})
     payload["allow_file"] = kind == "file"
+    uri = data.url if data.ref is None else f"{data.url}#{data.ref}"
+    return await _submit_source(
+        ctx,
+        principal=principal,
+        project_id=data.project_id,
+        kind="git",
+        uri=uri,
+        payload=payload,
+    )
+
+
+async def _submit_source(
+    ctx: AppContext,
+    *,
+    principal: Principal,
+    project_id: UUID,
+    kind: str,
+    uri: str,
+    payload: dict[str, Any],
+) -> JobAccepted:
+    """Register (or update) the project's source for `uri` and queue its sync, in one
+    transaction: the job's payload names the source, so a re-sync can be incremental."""
     async with ctx.db.transaction() as conn:
-        row = await create_job(
+        source = await sources_repository.upsert_source(
             conn,
-            project_id=data.project_id,
-            kind="git",
-            payload=payload,
+            project_id=project_id,
+            kind=kind,
+            uri=uri,
+            settings=payload,
             created_by=principal.user_id,
         )
+        if source["status"] == "deleting":
+            raise Conflict("this source is being deleted; submit it again once that job is done")
+        row = await create_job(
+            conn,
+            project_id=project_id,
+            kind=kind,
+            payload={**payload, "source_id": str(source["id"])},
+            created_by=principal.user_id,
+        )
+        await sources_repository.mark_queued(conn, source_id=source["id"], job_id=row["id"])
     return JobAccepted(job_id=row["id"], status=row["status"])
 
 
@@ -244,18 +277,27 @@ async def list_jobs(
     *,
     ctx: AppContext,
     principal: Principal,
-    project_id: UUID,
+    project_id: UUID | None = None,
     status: str | None = None,
+    kind: str | None = None,
     skip: int = 0,
     limit: int = 50,
 ) -> tuple[list[JobRead], int]:
-    """A project's jobs, newest first."""
+    """A project's jobs, or (no `project_id`) those of every project the caller can read,
+    newest first."""
     async with ctx.db.connection() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.READ
-        )
+        if project_id is not None:
+            await get_project_for(
+                conn, principal=principal, project_id=project_id, permission=Permission.READ
+            )
         rows, total = await repository.list_jobs(
-            conn, project_id=project_id, status=status, skip=skip, limit=limit
+            conn,
+            project_id=project_id or principal.project_id,
+            member=None if project_id is not None or principal.is_admin else principal.user_id,
+            status=status,
+            kind=kind,
+            skip=skip,
+            limit=limit,
         )
     return [JobRead.from_row(row) for row in rows], total
 
@@ -275,6 +317,8 @@ async def cancel_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> 
         if row["status"] in ("succeeded", "failed"):
             raise Conflict(f"the job already {row['status']}")
         updated = await repository.request_cancel(conn, job_id=job_id)
+        if updated is not None and updated["status"] == "cancelled":
+            await source_jobs.job_ended(conn, updated, "cancelled", "cancelled on request")
     job = JobRead.from_row(updated or row)
     payload = row["payload"] or {}
     if job.status == "cancelled" and "version_id" in payload:

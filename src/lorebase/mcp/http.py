@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from lorebase.auth.api_keys import API_KEY_PREFIX
+from lorebase.auth.credentials import header_credential
 from lorebase.auth.service import authenticate
 from lorebase.context import AppContext
 from lorebase.errors import AppError, Unauthorized, problem_from
@@ -33,19 +33,10 @@ def _credential(scope: Scope) -> str:
         bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
         for name, value in scope["headers"]
     }
-    header = headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    key = headers.get("x-api-key", "").strip()
-    if not key:
+    credential = header_credential(headers)
+    if credential is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token or key>'")
-    # As on REST: X-API-Key carries API keys only, never a JWT.
-    if not key.startswith(API_KEY_PREFIX):
-        raise Unauthorized("X-API-Key must hold an API key (lb_...)")
-    return key
+    return credential
 
 
 async def _send_problem(scope: Scope, send: Send, exc: AppError) -> None:

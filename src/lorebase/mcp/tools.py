@@ -16,6 +16,7 @@ from lorebase.answering import service as answering
 from lorebase.documents import service as documents
 from lorebase.documents.schemas import DocumentRead
 from lorebase.knowledge import service as knowledge
+from lorebase.knowledge import sources_service as sources
 from lorebase.knowledge.schemas import (
     CrawlCreate,
     IngestAccepted,
@@ -23,6 +24,7 @@ from lorebase.knowledge.schemas import (
     JobRead,
     TextIngest,
 )
+from lorebase.knowledge.source_schemas import SourceRead
 from lorebase.mcp.runtime import Caller, invoke
 from lorebase.paging import DEFAULT_LIMIT, Limit, Page, Skip
 from lorebase.projects import service as projects
@@ -70,10 +72,9 @@ async def list_projects(
     """List the projects you are a member of (every project for an admin)."""
 
     async def run(caller: Caller) -> Page[ProjectRead]:
-        items, total = await projects.list_projects(
+        return await projects.list_projects(
             ctx=caller.ctx, principal=caller.principal, skip=skip, limit=limit
         )
-        return Page[ProjectRead](items=items, total=total, skip=skip, limit=limit)
 
     return await invoke(ctx, "list_projects", run)
 
@@ -90,7 +91,8 @@ async def create_project(
 
     async def run(caller: Caller) -> ProjectRead:
         data = ProjectCreate(name=name, description=description, tags=tags or [])
-        return await projects.create_project(ctx=caller.ctx, principal=caller.principal, data=data)
+        async with caller.ctx.db.transaction() as conn:
+            return await projects.create_project(conn, principal=caller.principal, data=data)
 
     return await invoke(ctx, "create_project", run)
 
@@ -164,20 +166,52 @@ async def get_job(ctx: Context, job_id: JobId) -> Annotated[CallToolResult, JobR
     return await invoke(ctx, "get_job", run)
 
 
-async def list_documents(
+async def list_sources(
     ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
-) -> Annotated[CallToolResult, Page[DocumentRead]]:
-    """List a project's documents, newest first (without their content)."""
+) -> Annotated[CallToolResult, Page[SourceRead]]:
+    """List a project's crawl and git sources: status, last and next sync, document counts."""
 
-    async def run(caller: Caller) -> Page[DocumentRead]:
-        items, total = await documents.list_documents(
+    async def run(caller: Caller) -> Page[SourceRead]:
+        items, total = await sources.list_sources(
             ctx=caller.ctx,
             principal=caller.principal,
             project_id=project_id,
             skip=skip,
             limit=limit,
         )
-        return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
+        return Page[SourceRead](items=items, total=total, skip=skip, limit=limit)
+
+    return await invoke(ctx, "list_sources", run)
+
+
+async def sync_source(
+    ctx: Context, source_id: Annotated[UUID, Field(description="The source's id.")]
+) -> Annotated[CallToolResult, JobAccepted]:
+    """Re-sync a source now (changed pages become new versions); returns {job_id}: poll get_job.
+    A 409 error while a sync of it is already queued or running."""
+
+    async def run(caller: Caller) -> JobAccepted:
+        await _limit(caller, "ingest")
+        return await sources.sync_source(
+            ctx=caller.ctx, principal=caller.principal, source_id=source_id
+        )
+
+    return await invoke(ctx, "sync_source", run)
+
+
+async def list_documents(
+    ctx: Context, project_id: ProjectId, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
+) -> Annotated[CallToolResult, Page[DocumentRead]]:
+    """List a project's documents, newest first (without their content)."""
+
+    async def run(caller: Caller) -> Page[DocumentRead]:
+        return await documents.list_documents(
+            ctx=caller.ctx,
+            principal=caller.principal,
+            project_id=project_id,
+            skip=skip,
+            limit=limit,
+        )
 
     return await invoke(ctx, "list_documents", run)
 
@@ -255,7 +289,7 @@ async def list_tasks(
     """List a project's tasks, optionally only those in one status."""
 
     async def run(caller: Caller) -> Page[TaskRead]:
-        items, total = await tasks.list_tasks(
+        return await tasks.list_tasks(
             ctx=caller.ctx,
             principal=caller.principal,
             project_id=project_id,
@@ -263,7 +297,6 @@ async def list_tasks(
             skip=skip,
             limit=limit,
         )
-        return Page[TaskRead](items=items, total=total, skip=skip, limit=limit)
 
     return await invoke(ctx, "list_tasks", run)
 
@@ -286,7 +319,8 @@ async def create_task(
             priority=priority,
             dependencies=dependencies or [],
         )
-        return await tasks.create_task(ctx=caller.ctx, principal=caller.principal, data=data)
+        async with caller.ctx.db.transaction() as conn:
+            return await tasks.create_task(conn, principal=caller.principal, data=data)
 
     return await invoke(ctx, "create_task", run)
 
@@ -321,9 +355,10 @@ async def update_task(
 
     async def run(caller: Caller) -> TaskRead:
         data = TaskUpdate.model_validate(changes)
-        return await tasks.update_task(
-            ctx=caller.ctx, principal=caller.principal, task_id=task_id, data=data
-        )
+        async with caller.ctx.db.transaction() as conn:
+            return await tasks.update_task(
+                conn, principal=caller.principal, task_id=task_id, data=data
+            )
 
     return await invoke(ctx, "update_task", run)
 
@@ -334,6 +369,8 @@ TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations]] = 
     (ingest_text, WRITES),
     (ingest_url, FETCHES),
     (get_job, READ_ONLY),
+    (list_sources, READ_ONLY),
+    (sync_source, FETCHES),
     (query_knowledge, READ_ONLY),
     (list_documents, READ_ONLY),
     (get_document, READ_ONLY),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 COLUMNS = (
     "p.id, p.name, p.description, p.status, p.tags, p.parent_id, p.owner_id, p.created_at, "
@@ -93,17 +93,10 @@ async def list_projects(
         OFFSET %s LIMIT %s
     """
     cur = await conn.execute(sql, (*params, skip, limit))
-    rows = await cur.fetchall()
-    if rows or skip == 0:
-        return rows, int(rows[0]["total"]) if rows else 0
-    cur = await conn.execute(
-        f"""SELECT count(*) AS total FROM projects p
+    count = f"""SELECT count(*) AS total FROM projects p
         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = %s
-        WHERE {" AND ".join(where)}""",
-        params,
-    )
-    counted = await cur.fetchone()
-    return [], int(counted["total"]) if counted else 0
+        WHERE {" AND ".join(where)}"""
+    return await page_of(conn, await cur.fetchall(), skip=skip, count=count, params=params)
 
 
 async def update_project(
@@ -201,6 +194,21 @@ async def upsert_member(
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+async def list_members(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]]:
+    """Members with their username and e-mail, owners first."""
+    cur = await conn.execute(
+        """
+        SELECT m.project_id, m.user_id, u.username, u.email, m.role, m.created_at, m.updated_at
+        FROM project_members m JOIN users u ON u.id = m.user_id
+        WHERE m.project_id = %s
+        ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END,
+                 lower(u.username)
+        """,
+        (project_id,),
+    )
+    return await cur.fetchall()
 
 
 async def delete_member(conn: Conn, *, project_id: UUID, user_id: UUID) -> bool:

@@ -1,4 +1,7 @@
-"""Projects: CRUD, hierarchy, memberships, and the access check every domain uses."""
+"""Projects: CRUD, hierarchy, memberships, and the access check every domain uses.
+
+A write takes the caller's connection and runs in the caller's transaction (its unit of work:
+the entry point opens it, a failure anywhere rolls all of it back); a read opens its own."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.db import Conn, Database
 from lorebase.errors import Conflict, Forbidden, Invalid, NotFound
+from lorebase.paging import Page
 from lorebase.projects import repository
 from lorebase.projects.schemas import (
     MemberRead,
@@ -19,6 +23,7 @@ from lorebase.projects.schemas import (
     ProjectRead,
     ProjectUpdate,
 )
+from lorebase.text import clean_tags
 
 
 def _not_found(project_id: UUID) -> NotFound:
@@ -66,39 +71,33 @@ async def bump_corpus_generation(conn: Conn, *, project_id: UUID) -> int:
     return await repository.bump_corpus_generation(conn, project_id=project_id)
 
 
-async def create_project(
-    *, ctx: AppContext, principal: Principal, data: ProjectCreate
-) -> ProjectRead:
+async def create_project(conn: Conn, *, principal: Principal, data: ProjectCreate) -> ProjectRead:
     """Create a project owned by the caller (optionally under a parent they can write to)."""
     if principal.project_id is not None:
         raise Forbidden("an API key bound to one project cannot create projects")
     if not scope_allows(principal, Permission.WRITE):
         raise Forbidden("this API key's scopes do not allow write")
-    async with ctx.db.transaction() as conn:
-        if data.parent_id is not None:
-            await get_project_for(
-                conn, principal=principal, project_id=data.parent_id, permission=Permission.WRITE
-            )
-        row = await repository.insert_project(
-            conn,
-            owner_id=principal.user_id,
-            name=data.name,
-            description=data.description,
-            tags=_clean_tags(data.tags),
-            status=data.status,
-            parent_id=data.parent_id,
+    if data.parent_id is not None:
+        await get_project_for(
+            conn, principal=principal, project_id=data.parent_id, permission=Permission.WRITE
         )
+    row = await repository.insert_project(
+        conn,
+        owner_id=principal.user_id,
+        name=data.name,
+        description=data.description,
+        tags=_clean_tags(data.tags),
+        status=data.status,
+        parent_id=data.parent_id,
+    )
     return ProjectRead(**row)
 
 
 def _clean_tags(tags: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for tag in tags:
-        cleaned = tag.strip()
-        if not cleaned or len(cleaned) > 64:
-            raise Invalid("tags must be 1-64 characters", errors=[{"field": "tags"}])
-        seen.setdefault(cleaned, None)
-    return list(seen)
+    try:
+        return clean_tags(tags)
+    except ValueError as exc:
+        raise Invalid(str(exc), errors=[{"field": "tags"}]) from None
 
 
 async def list_projects(
@@ -110,7 +109,7 @@ async def list_projects(
     parent_id: UUID | None = None,
     skip: int = 0,
     limit: int = 50,
-) -> tuple[list[ProjectRead], int]:
+) -> Page[ProjectRead]:
     """Projects the caller is a member of (all of them for an admin)."""
     async with ctx.db.connection() as conn:
         rows, total = await repository.list_projects(
@@ -124,7 +123,9 @@ async def list_projects(
             skip=skip,
             limit=limit,
         )
-    return [ProjectRead(**row) for row in rows], total
+    return Page[ProjectRead](
+        items=[ProjectRead(**row) for row in rows], total=total, skip=skip, limit=limit
+    )
 
 
 async def get_project(*, ctx: AppContext, principal: Principal, project_id: UUID) -> ProjectRead:
@@ -135,7 +136,7 @@ async def get_project(*, ctx: AppContext, principal: Principal, project_id: UUID
 
 
 async def update_project(
-    *, ctx: AppContext, principal: Principal, project_id: UUID, data: ProjectUpdate
+    conn: Conn, *, principal: Principal, project_id: UUID, data: ProjectUpdate
 ) -> ProjectRead:
     """Partial update; moving under a new parent may not create a cycle."""
     changes = data.model_dump(exclude_unset=True)
@@ -145,80 +146,74 @@ async def update_project(
         if field in changes and changes[field] is None:
             raise Invalid(f"{field} cannot be null", errors=[{"field": field}])
     needed = Permission.MANAGE if "parent_id" in changes else Permission.WRITE
-    async with ctx.db.transaction() as conn:
-        access = await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=needed
+    access = await get_project_for(
+        conn, principal=principal, project_id=project_id, permission=needed
+    )
+    new_parent = changes.get("parent_id")
+    if new_parent is not None:
+        await get_project_for(
+            conn, principal=principal, project_id=new_parent, permission=Permission.WRITE
         )
-        new_parent = changes.get("parent_id")
-        if new_parent is not None:
-            await get_project_for(
-                conn, principal=principal, project_id=new_parent, permission=Permission.WRITE
+        if await repository.is_ancestor_or_self(conn, candidate=new_parent, project_id=project_id):
+            raise Invalid(
+                "parent_id would make the project its own ancestor",
+                errors=[{"field": "parent_id", "msg": "cycle"}],
             )
-            if await repository.is_ancestor_or_self(
-                conn, candidate=new_parent, project_id=project_id
-            ):
-                raise Invalid(
-                    "parent_id would make the project its own ancestor",
-                    errors=[{"field": "parent_id", "msg": "cycle"}],
-                )
-        if not changes:
-            return ProjectRead(**access.model_dump(include=set(ProjectRead.model_fields)))
-        row = await repository.update_project(conn, project_id=project_id, changes=changes)
+    if not changes:
+        return ProjectRead(**access.model_dump(include=set(ProjectRead.model_fields)))
+    row = await repository.update_project(conn, project_id=project_id, changes=changes)
     if row is None:
         raise _not_found(project_id)
     return ProjectRead(**row)
 
 
 async def delete_project(
-    *, ctx: AppContext, principal: Principal, project_id: UUID, cascade: bool = False
+    conn: Conn, *, principal: Principal, project_id: UUID, cascade: bool = False
 ) -> None:
     """Delete a project; with children this is a 409 unless `cascade`."""
-    async with ctx.db.transaction() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
-        )
-        descendants = await repository.descendant_ids(conn, project_id=project_id)
-        # Counts and names are not given: some children may be invisible to the caller.
-        if descendants and not cascade:
-            raise Conflict("project has child projects; delete them first or pass cascade=true")
-        for child_id in descendants:
-            try:
-                await get_project_for(
-                    conn, principal=principal, project_id=child_id, permission=Permission.MANAGE
-                )
-            except (NotFound, Forbidden):
-                raise Conflict(
-                    "project has child projects you may not delete; nothing was deleted"
-                ) from None
-        await repository.delete_project_tree(conn, project_id=project_id)
+    await get_project_for(
+        conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+    )
+    descendants = await repository.descendant_ids(conn, project_id=project_id)
+    # Counts and names are not given: some children may be invisible to the caller.
+    if descendants and not cascade:
+        raise Conflict("project has child projects; delete them first or pass cascade=true")
+    for child_id in descendants:
+        try:
+            await get_project_for(
+                conn, principal=principal, project_id=child_id, permission=Permission.MANAGE
+            )
+        except (NotFound, Forbidden):
+            raise Conflict(
+                "project has child projects you may not delete; nothing was deleted"
+            ) from None
+    await repository.delete_project_tree(conn, project_id=project_id)
 
 
 async def set_member(
-    *, ctx: AppContext, principal: Principal, project_id: UUID, user_id: UUID, data: MemberUpsert
+    conn: Conn, *, principal: Principal, project_id: UUID, user_id: UUID, data: MemberUpsert
 ) -> MemberRead:
     """Add a member or change their role (owners only)."""
-    async with ctx.db.transaction() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
-        )
-        if not await repository.user_exists(conn, user_id=user_id):
-            raise NotFound(f"user {user_id} not found")
-        row = await repository.upsert_member(
-            conn, project_id=project_id, user_id=user_id, role=data.role
-        )
-        if await repository.count_owners(conn, project_id=project_id) == 0:
-            raise Conflict("a project must keep at least one owner")
+    await get_project_for(
+        conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+    )
+    if not await repository.user_exists(conn, user_id=user_id):
+        raise NotFound(f"user {user_id} not found")
+    row = await repository.upsert_member(
+        conn, project_id=project_id, user_id=user_id, role=data.role
+    )
+    if await repository.count_owners(conn, project_id=project_id) == 0:
+        raise Conflict("a project must keep at least one owner")
     return MemberRead(**row)
 
 
 async def remove_member(
-    *, ctx: AppContext, principal: Principal, project_id: UUID, user_id: UUID
+    conn: Conn, *, principal: Principal, project_id: UUID, user_id: UUID
 ) -> None:
-    async with ctx.db.transaction() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
-        )
-        if not await repository.delete_member(conn, project_id=project_id, user_id=user_id):
-            raise NotFound("membership not found")
-        if await repository.count_owners(conn, project_id=project_id) == 0:
-            raise Conflict("a project must keep at least one owner")
+    await get_project_for(
+        conn, principal=principal, project_id=project_id, permission=Permission.MANAGE
+    )
+    if not await repository.delete_member(conn, project_id=project_id, user_id=user_id):
+        raise NotFound("membership not found")
+    if await repository.count_owners(conn, project_id=project_id) == 0:
+        raise Conflict("a project must keep at least one owner")

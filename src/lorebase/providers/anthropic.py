@@ -9,7 +9,14 @@ from typing import Any
 
 import anthropic
 
-from lorebase.providers.base import Completion, Message, ProviderSettings, Usage
+from lorebase.providers.base import (
+    ChatBase,
+    ChatOptions,
+    Completion,
+    Message,
+    ProviderSettings,
+    Usage,
+)
 from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
 from lorebase.providers.vendor import HttpFailure, VendorModel, require_key, vendor_message
@@ -46,47 +53,31 @@ def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]
     return system, turns
 
 
-class AnthropicChatModel(VendorModel[anthropic.AsyncAnthropic]):
+class AnthropicChatModel(VendorModel[anthropic.AsyncAnthropic], ChatBase):
     """Claude through the Messages API."""
 
     def _classify(self, exc: Exception) -> HttpFailure:
         return classify(exc)
 
-    def _params(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str] | None,
-    ) -> dict[str, Any]:
+    def _params(self, messages: Sequence[Message], options: ChatOptions) -> dict[str, Any]:
         system, turns = split_system(messages)
         params: dict[str, Any] = {
             "model": self._model,
-            "max_tokens": max_tokens,
+            "max_tokens": options.max_tokens,
             "messages": turns,
         }
         # The current Messages API (and SDK) takes no `temperature`: models sample by default.
         if system:
             params["system"] = system
-        if stop:
-            params["stop_sequences"] = list(stop)
+        if options.stop:
+            params["stop_sequences"] = list(options.stop)
         return params
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """One Messages API call, retried on 429/5xx/529/timeouts.
 
         Anthropic has no JSON mode: `response_format` is ignored; ask for JSON in the prompt."""
-        params = self._params(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
-
+        params = self._params(messages, options)
         response = await self._call(lambda: self._client.messages.create(**params))
         text = "".join(
             block.text for block in response.content if getattr(block, "type", "") == "text"
@@ -100,16 +91,9 @@ class AnthropicChatModel(VendorModel[anthropic.AsyncAnthropic]):
             ),
         )
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
+    def _stream_with(self, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[str]:
         """Text deltas from the Messages API's SSE stream."""
-        params = self._params(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        params = self._params(messages, options)
         return self._stream(lambda: self._deltas(params))
 
     async def _deltas(self, params: dict[str, Any]) -> AsyncIterator[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,7 +28,9 @@ from lorebase.errors import ProviderRateLimited as RateLimited
 __all__ = [
     "AuthFailed",
     "BadResponse",
+    "ChatBase",
     "ChatModel",
+    "ChatOptions",
     "Completion",
     "ConfigurationError",
     "Embedder",
@@ -105,6 +108,52 @@ class ChatModel(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
     ) -> AsyncIterator[str]: ...
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """One request's generation options, as a model implementation receives them.
+    `response_format` (a JSON schema or mode) is set only for `complete`."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    response_format: dict[str, Any] | None = None
+
+
+class ChatBase(ABC):
+    """`ChatModel.complete` and `.stream` written once: the keyword options callers pass are
+    handed to the model as one `ChatOptions` (`_complete_with`, `_stream_with`)."""
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion:
+        options = ChatOptions(max_tokens, temperature, tuple(stop or ()), response_format)
+        return await self._complete_with(messages, options)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[str]:
+        return self._stream_with(messages, ChatOptions(max_tokens, temperature, tuple(stop or ())))
+
+    @abstractmethod
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
+        """One answer."""
+
+    @abstractmethod
+    def _stream_with(self, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[str]:
+        """The answer's text deltas."""
 
 
 @runtime_checkable

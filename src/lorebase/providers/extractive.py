@@ -6,16 +6,18 @@ sources do not contain the answer. Honest and instant, never fluent.
 A sentence's score combines its meaning and its words: the cosine similarity of its vector to
 the question's (when an Embedder was given with `use_embedder`, normally the local model that
 already embeds queries) and the share of the question's Snowball-stemmed content words it
-holds, weighted by rarity. The best sentence of the first source is kept when it is nearly as
-good as the best overall (retrieval put that source first), and a fragment (a lead-in ending
-with ":" or a few words) is quoted with the sentence after it.
+holds, weighted by rarity. The best sentence of the first source is kept when it is close to
+the question or half as good as the best overall (retrieval put that source first), and a
+fragment (a lead-in ending with ":" or a few words) is quoted with the sentence after it.
+Sentence vectors are kept in an LRU (`SentenceVectors`): passages recur across questions.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,8 @@ from typing import Any
 import snowballstemmer  # type: ignore[import-untyped]
 
 from lorebase.providers.base import (
+    ChatBase,
+    ChatOptions,
     Completion,
     Embedder,
     Message,
@@ -38,6 +42,7 @@ NO_ANSWER = "The provided sources do not contain an answer to the question."
 MAX_SENTENCES = 3
 MAX_SOURCES = 5  # sentences are read from the first sources only (they are ranked)
 MAX_CANDIDATES = 120
+SENTENCE_CACHE = 8192  # sentence vectors held (384 float32 each: about 12 MB)
 # Close enough to answer: this cosine similarity, or this share of the (rarity-weighted)
 # question terms.
 MIN_SIMILARITY = 0.35
@@ -48,8 +53,8 @@ COVERAGE_WEIGHT = 0.3
 # Sentences after the best must score at least this fraction of it (by words alone: less)...
 RELATIVE_TO_BEST = 0.85
 LEXICAL_RELATIVE_TO_BEST = 0.6
-# ...except the best one of the first source, kept down to this fraction.
-FIRST_SOURCE_RELATIVE = 0.7
+# ...except the best one of the first source, kept down to this fraction (or when close).
+FIRST_SOURCE_RELATIVE = 0.5
 FRAGMENT_WORDS = 6
 MAX_SENTENCE_CHARS = 600
 
@@ -166,12 +171,14 @@ def choose(found: Sequence[Candidate], by_position: dict[tuple[int, int], str]) 
     best = ranked[0].score
     relative = RELATIVE_TO_BEST if ranked[0].similarity is not None else LEXICAL_RELATIVE_TO_BEST
     picked: list[Candidate] = [ranked[0]]
+    # Retrieval ranked the first source first: its best sentence is quoted when it is close
+    # or half as good as the best, so an answer does not lose what retrieval found.
     first = next((c for c in ranked if c.source == min(x.source for x in found)), None)
     if (
         first is not None
         and first not in picked
-        and first.close
-        and first.score >= best * FIRST_SOURCE_RELATIVE
+        and first.score > 0
+        and (first.close or first.score >= best * FIRST_SOURCE_RELATIVE)
     ):
         picked.append(first)
     seen = {" ".join(c.text.lower().split()) for c in picked}
@@ -207,17 +214,44 @@ def answer(question: str, sources: Sequence[Source]) -> str:
     return choose(found, {(c.source, c.position): c.text for c in found})
 
 
-class ExtractiveChatModel:
+class SentenceVectors:
+    """An LRU of sentence vectors (float32) in front of an embedder: the passages an answer
+    reads come back across questions, so their sentences are embedded once."""
+
+    def __init__(self, embedder: Embedder, capacity: int = SENTENCE_CACHE) -> None:
+        self.embedder = embedder
+        self.capacity = capacity
+        self._vectors: OrderedDict[str, array[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    async def embed(self, texts: Sequence[str]) -> list[Sequence[float]]:
+        """The vectors of `texts`, embedding (in one batch) only those not held."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            for text, vector in zip(missing, await self.embedder.embed_batch(missing), strict=True):
+                self._vectors[text] = array("f", vector)
+        out: list[Sequence[float]] = []
+        for text in texts:
+            self._vectors.move_to_end(text)
+            out.append(self._vectors[text])
+        while len(self._vectors) > self.capacity:
+            self._vectors.popitem(last=False)
+        return out
+
+
+class ExtractiveChatModel(ChatBase):
     """A ChatModel with no model: answers `format_sources` prompts by extraction."""
 
     generative = False
 
     def __init__(self, embedder: Embedder | None = None) -> None:
-        self._embedder = embedder
+        self._vectors = SentenceVectors(embedder) if embedder is not None else None
 
     def use_embedder(self, embedder: Embedder) -> None:
         """Score sentences by meaning with `embedder` (the application's query embedder)."""
-        self._embedder = embedder
+        self._vectors = SentenceVectors(embedder)
 
     @property
     def provider(self) -> str:
@@ -236,34 +270,22 @@ class ExtractiveChatModel:
             return NO_ANSWER
         question, sources = parsed
         found = candidates(question, sources)
-        if self._embedder is not None and found:
+        if self._vectors is not None and found:
             try:
-                vectors = await self._embedder.embed_batch([question, *(c.text for c in found)])
+                question_vector = await self._vectors.embedder.embed_batch([question])
+                vectors = [*question_vector, *await self._vectors.embed([c.text for c in found])]
             except ProviderError:
                 pass  # lexical coverage alone
             else:
                 found = with_similarities(found, vectors)
         return choose(found, {(c.source, c.position): c.text for c in found})
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """The extracted answer (no tokens are spent: usage is zero)."""
         return Completion(text=await self._answer(messages), model_id=MODEL_ID)
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
+    async def _stream_with(
+        self, messages: Sequence[Message], options: ChatOptions
     ) -> AsyncIterator[str]:
         """The same answer, one cited sentence per delta."""
         text = await self._answer(messages)

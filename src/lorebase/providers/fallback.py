@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from lorebase.providers.base import (
+    ChatBase,
     ChatModel,
+    ChatOptions,
     Completion,
     Message,
     ProviderUnavailable,
@@ -18,7 +19,7 @@ def _warning(failed: str, error: ProviderUnavailable, used: str) -> str:
     return f"LLM provider {failed!r} unavailable ({error}); answered with {used!r}"
 
 
-class FallbackChatModel:
+class FallbackChatModel(ChatBase):
     """A chain of (name, model): each provider after its own retries, the next one when it is
     unavailable (timeouts, 429, 5xx, refused connections). Other errors (a refused key, a bad
     request) are not hidden. A fallback that answered adds a warning to the Completion and to
@@ -50,15 +51,7 @@ class FallbackChatModel:
     def chain(self) -> list[str]:
         return [name for name, _ in self._chain]
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """The first available provider's completion."""
         warnings: list[str] = []
         last: ProviderUnavailable | None = None
@@ -70,10 +63,10 @@ class FallbackChatModel:
             try:
                 completion = await model.complete(
                     messages,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=stop,
-                    response_format=response_format,
+                    max_tokens=options.max_tokens,
+                    temperature=options.temperature,
+                    stop=options.stop,
+                    response_format=options.response_format,
                 )
             except ProviderUnavailable as exc:
                 last, failed = exc, name
@@ -89,13 +82,8 @@ class FallbackChatModel:
         assert last is not None
         raise last
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
+    async def _stream_with(
+        self, messages: Sequence[Message], options: ChatOptions
     ) -> AsyncIterator[str]:
         """The first available provider's stream."""
         last: ProviderUnavailable | None = None
@@ -104,7 +92,10 @@ class FallbackChatModel:
             if last is not None:
                 report_warning(_warning(failed, last, name))
             deltas = model.stream(
-                messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+                messages,
+                max_tokens=options.max_tokens,
+                temperature=options.temperature,
+                stop=options.stop,
             )
             try:
                 first = await anext(deltas)

@@ -18,6 +18,8 @@ from typing import Any
 
 from lorebase.providers.base import (
     BadResponse,
+    ChatBase,
+    ChatOptions,
     Completion,
     ConfigurationError,
     Message,
@@ -44,7 +46,7 @@ def bundled_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-class LlamaCppChatModel:
+class LlamaCppChatModel(ChatBase):
     """A GGUF model served by llama.cpp's own chat-completions handler, in a worker thread."""
 
     generative = True
@@ -88,21 +90,16 @@ class LlamaCppChatModel:
 
     @staticmethod
     def _request(
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str] | None,
-        stream: bool,
+        messages: Sequence[Message], options: ChatOptions, *, stream: bool
     ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
             "stream": stream,
         }
-        if stop:
-            request["stop"] = list(stop)
+        if options.stop:
+            request["stop"] = list(options.stop)
         return request
 
     @staticmethod
@@ -124,19 +121,9 @@ class LlamaCppChatModel:
                 f"{PROVIDER} rejected the request: {exc}", provider=PROVIDER
             ) from None
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """One completion, computed off the event loop."""
-        request = self._request(
-            messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=False
-        )
+        request = self._request(messages, options, stream=False)
         result = await asyncio.to_thread(self._complete_sync, request)
         usage = result.get("usage") or {}
         return Completion(
@@ -148,18 +135,11 @@ class LlamaCppChatModel:
             ),
         )
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
+    async def _stream_with(
+        self, messages: Sequence[Message], options: ChatOptions
     ) -> AsyncIterator[str]:
         """Text deltas, handed from llama.cpp's callback thread to the event loop."""
-        request = self._request(
-            messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
-        )
+        request = self._request(messages, options, stream=True)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()

@@ -13,6 +13,8 @@ import httpx
 import ollama
 
 from lorebase.providers.base import (
+    ChatBase,
+    ChatOptions,
     Completion,
     ConfigurationError,
     Message,
@@ -111,29 +113,24 @@ class _OllamaModel(VendorModel[Any]):
         return classify(exc)
 
 
-def _options(*, max_tokens: int, temperature: float, stop: Sequence[str] | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
-    if stop:
-        options["stop"] = list(stop)
-    return options
+def _options(options: ChatOptions) -> dict[str, Any]:
+    sampling: dict[str, Any] = {
+        "temperature": options.temperature,
+        "num_predict": options.max_tokens,
+    }
+    if options.stop:
+        sampling["stop"] = list(options.stop)
+    return sampling
 
 
-class OllamaChatModel(_OllamaModel):
+class OllamaChatModel(_OllamaModel, ChatBase):
     """A model served by Ollama's `/api/chat`."""
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """One `/api/chat` call (stream false), retried on 429/5xx/timeouts."""
         fmt: Any = None
-        if response_format is not None:
-            schema = response_format.get("json_schema", {}).get("schema")
+        if options.response_format is not None:
+            schema = options.response_format.get("json_schema", {}).get("schema")
             fmt = schema if isinstance(schema, dict) else "json"
 
         response = await self._call(
@@ -142,7 +139,7 @@ class OllamaChatModel(_OllamaModel):
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 stream=False,
                 format=fmt,
-                options=_options(max_tokens=max_tokens, temperature=temperature, stop=stop),
+                options=_options(options),
             )
         )
         return Completion(
@@ -154,18 +151,11 @@ class OllamaChatModel(_OllamaModel):
             ),
         )
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
+    def _stream_with(self, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[str]:
         """Text deltas from `/api/chat`'s NDJSON stream."""
-        options = _options(max_tokens=max_tokens, temperature=temperature, stop=stop)
+        sampling = _options(options)
         turns = [{"role": m.role, "content": m.content} for m in messages]
-        return self._stream(lambda: self._deltas(turns, options))
+        return self._stream(lambda: self._deltas(turns, sampling))
 
     async def _deltas(
         self, turns: list[dict[str, str]], options: dict[str, Any]

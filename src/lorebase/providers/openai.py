@@ -11,6 +11,8 @@ import openai
 
 from lorebase.providers.base import (
     BadResponse,
+    ChatBase,
+    ChatOptions,
     Completion,
     ConfigurationError,
     Message,
@@ -80,7 +82,7 @@ def classify(exc: Exception) -> HttpFailure:
     return HttpFailure("other")
 
 
-class OpenAIChatModel(VendorModel[openai.AsyncOpenAI]):
+class OpenAIChatModel(VendorModel[openai.AsyncOpenAI], ChatBase):
     """A chat model behind the Chat Completions API (OpenAI or any compatible server)."""
 
     def __init__(
@@ -101,45 +103,23 @@ class OpenAIChatModel(VendorModel[openai.AsyncOpenAI]):
     def _classify(self, exc: Exception) -> HttpFailure:
         return classify(exc)
 
-    def _params(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str] | None,
-        response_format: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def _params(self, messages: Sequence[Message], options: ChatOptions) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            self._max_tokens_param: max_tokens,
+            self._max_tokens_param: options.max_tokens,
         }
         if not self._model.split("/")[-1].startswith(_FIXED_TEMPERATURE_PREFIXES):
-            params["temperature"] = temperature
-        if stop:
-            params["stop"] = list(stop)
-        if response_format is not None:
-            params["response_format"] = response_format
+            params["temperature"] = options.temperature
+        if options.stop:
+            params["stop"] = list(options.stop)
+        if options.response_format is not None:
+            params["response_format"] = options.response_format
         return params
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> Completion:
+    async def _complete_with(self, messages: Sequence[Message], options: ChatOptions) -> Completion:
         """One chat completion, retried on 429/5xx/timeouts."""
-        params = self._params(
-            messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=stop,
-            response_format=response_format,
-        )
+        params = self._params(messages, options)
         response = await self._call(lambda: self._client.chat.completions.create(**params))
         if not response.choices:
             raise BadResponse(f"{self._provider} returned no choices", provider=self._provider)
@@ -153,16 +133,9 @@ class OpenAIChatModel(VendorModel[openai.AsyncOpenAI]):
             ),
         )
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
+    def _stream_with(self, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[str]:
         """Text deltas from a streamed chat completion (SSE)."""
-        params = self._params(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        params = self._params(messages, options)
         return self._stream(lambda: self._deltas(params))
 
     async def _deltas(self, params: dict[str, Any]) -> AsyncIterator[str]:

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 from lorebase.cache import Cache
 from lorebase.db import Conn
+from lorebase.memo import Abandoned, CountMemo
 from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.metrics import TERM_FREQUENCIES
 
 FREQUENCY_CACHE_VERSION = "1"
 FREQUENCY_TTL_SECONDS = 86400
-MEMO_ENTRIES = 20_000
 # Fields of a generation's hash that are not lexemes (no lexeme is empty or holds a space).
 _TOTAL = ""
 _SAMPLED = " "
@@ -82,58 +81,8 @@ class TermStats:
 Key = tuple[UUID, str, int, Counting, str]
 
 
-class _Abandoned(Exception):
-    """The request counting a lexeme failed or was cancelled: its waiters count themselves."""
-
-
-class FrequencyMemo:
-    """A bounded per-process LRU of counts in front of Redis. Concurrent requests that miss
-    the same lexeme wait for one count instead of each counting it."""
-
-    def __init__(self, entries: int = MEMO_ENTRIES) -> None:
-        self.entries = entries
-        self._items: OrderedDict[Key, int] = OrderedDict()
-        self._pending: dict[Key, asyncio.Future[int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: Key) -> int | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: Key, value: int) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.entries:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def pending(self, key: Key) -> asyncio.Future[int] | None:
-        return self._pending.get(key)
-
-    def claim(self, keys: list[Key]) -> None:
-        loop = asyncio.get_running_loop()
-        for key in keys:
-            self._pending[key] = loop.create_future()
-
-    def settle(self, keys: list[Key], values: list[int] | None) -> None:
-        """Resolve claimed keys with `values` (remembered), or abandon them (None)."""
-        for i, key in enumerate(keys):
-            future = self._pending.pop(key, None)
-            if values is not None:
-                self.put(key, values[i])
-            if future is None or future.done():
-                continue
-            if values is not None:
-                future.set_result(values[i])
-            else:
-                future.set_exception(_Abandoned())
-                future.exception()  # retrieved: no "never retrieved" log if nobody waits
+# A bounded per-process LRU of counts in front of Redis (`lorebase.memo.CountMemo`).
+FrequencyMemo = CountMemo[Key]
 
 
 def memo_key(corpus: Corpus, counting: Counting, field: str) -> Key:
@@ -241,7 +190,7 @@ async def _resolve(
         try:
             # Shielded: cancelling this request must not cancel another request's count.
             found[field] = await asyncio.shield(future)
-        except _Abandoned:
+        except Abandoned:
             retry.append(field)
     if retry:
         values = await _look_up(cache, corpus, counting, retry, count)

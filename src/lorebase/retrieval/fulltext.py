@@ -2,7 +2,7 @@
 
 `websearch_to_tsquery` ANDs every term, so a natural-language question usually matches
 nothing. By default the query's lexemes are OR-ed instead and ranked by idf * ts_rank; a query
-written with web-search syntax (quoted phrases, `-term`, `or`) keeps its exact meaning.
+written with web-search syntax (quoted phrases, `-term`, `OR`) keeps its exact meaning.
 
 Ranking every chunk that contains any query word would read most of a large project (a common
 word is in tens of thousands of chunks), so an OR query ranks only the chunks that contain its
@@ -14,7 +14,7 @@ the budget is never pruned.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from lorebase.cache import Cache
 from lorebase.db import Conn
 from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.frequency import Corpus, FrequencyMemo, term_stats
+from lorebase.retrieval.fusion import is_question
 from lorebase.retrieval.lexical_repository import (
     FulltextOperator,
     FulltextRank,
@@ -29,12 +30,16 @@ from lorebase.retrieval.lexical_repository import (
     tsquery_term,
 )
 
-_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\s(?:or|OR)\s')
+# `OR` only in capitals: "stable or development version?" is a question, not an operator
+# (as `or` it made the query an AND of every word, which matched almost nothing).
+_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\sOR\s')
 
 
 def uses_websearch_syntax(text: str) -> bool:
-    """True when the user wrote web-search operators: a quoted phrase, `-term` or `or`."""
-    return _WEBSEARCH_SYNTAX.search(text) is not None
+    """True when the user wrote web-search operators: a quoted phrase, `-term` or `OR`, and
+    not in a question ("Why does my posting using -F not work?" names curl's option `-F`; it
+    does not exclude the word "f")."""
+    return _WEBSEARCH_SYNTAX.search(text) is not None and not is_question(text)
 
 
 def effective_operator(text: str, configured: FulltextOperator) -> FulltextOperator:
@@ -90,6 +95,31 @@ def candidate_tiers(frequencies: dict[str, int], *, total: int, budget: int) -> 
     return tiers
 
 
+@dataclass(frozen=True)
+class _Leg:
+    """What every candidate query of one search shares."""
+
+    conn: Conn
+    corpus: Corpus
+    ts_config: str
+    query_text: str
+    filters: repository.Filters
+    params: dict[str, Any]
+
+    async def ranked(self, query: LexicalQuery, count: int) -> list[tuple[UUID, float]]:
+        return await lexical_repository.fulltext_candidates(
+            self.conn,
+            project_id=self.corpus.project_id,
+            model=self.corpus.model,
+            ts_config=self.ts_config,
+            query_text=self.query_text,
+            query=query,
+            limit=count,
+            filters=self.filters,
+            params=self.params,
+        )
+
+
 async def search_fulltext(
     conn: Conn,
     *,
@@ -107,24 +137,11 @@ async def search_fulltext(
 ) -> list[tuple[UUID, float]]:
     """Chunks matching the query as (id, rank), best first. An OR query ranks its candidate
     tiers in turn until `limit` chunks are found; web-search syntax ranks every match."""
-
-    async def ranked(query: LexicalQuery, count: int) -> list[tuple[UUID, float]]:
-        return await lexical_repository.fulltext_candidates(
-            conn,
-            project_id=corpus.project_id,
-            model=corpus.model,
-            ts_config=ts_config,
-            query_text=query_text,
-            query=query,
-            limit=count,
-            filters=filters,
-            params=params,
-        )
-
+    leg = _Leg(conn, corpus, ts_config, query_text, filters, params)
     websearch = effective_operator(query_text, operator) == "and"
     weighted = rank in ("idf", "bm25")
     if websearch and not weighted:
-        return await ranked(LexicalQuery(match=None, rank=rank), limit)
+        return await leg.ranked(LexicalQuery(match=None, rank=rank), limit)
     lexemes = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
     if not lexemes:
         return []
@@ -133,24 +150,31 @@ async def search_fulltext(
     terms: list[tuple[str, float]] = []
     if weighted:
         terms = [(tsquery_term(lexeme), stats.idf(lexeme)) for lexeme in present]
-    avg = stats.avg_length
+    scoring = LexicalQuery(match=None, rank=rank, terms=terms, avg_length=stats.avg_length)
     if websearch:
-        return await ranked(LexicalQuery(match=None, rank=rank, terms=terms, avg_length=avg), limit)
+        return await leg.ranked(scoring, limit)
     if not present:
         return []
+    tiers = candidate_tiers(present, total=stats.total, budget=candidate_budget)
     every = " | ".join(tsquery_term(lexeme) for lexeme in lexemes)
+    return await _ranked_tiers(
+        leg, tiers, replace(scoring, rank_query=every), candidate_budget, limit
+    )
+
+
+async def _ranked_tiers(
+    leg: _Leg, tiers: list[Tier], scoring: LexicalQuery, budget: int, limit: int
+) -> list[tuple[UUID, float]]:
+    """The tiers ranked in turn (scored as `scoring`) until `limit` chunks are found."""
     hits: list[tuple[UUID, float]] = []
-    for tier in candidate_tiers(present, total=stats.total, budget=candidate_budget):
-        query = LexicalQuery(
+    for tier in tiers:
+        query = replace(
+            scoring,
             match=tier.match,
-            rank=rank,
-            terms=terms,
-            avg_length=avg,
-            rank_query=every,
             exclude=tier.exclude,
-            cap=candidate_budget if tier.capped else None,
+            cap=budget if tier.capped else None,
         )
-        hits += await ranked(query, limit)
+        hits += await leg.ranked(query, limit)
         if len(hits) >= limit:
             break
     if len(hits) > limit:

@@ -77,6 +77,24 @@ def convex(
     return sorted(fused.items(), key=lambda pair: (-pair[1], order[pair[0]]))
 
 
+def top_margin(scores: Sequence[float]) -> float:
+    """How clearly a leg's best hit stands out: (s1 - s2) / s1 of its two best scores, 1 for a
+    single positive hit, 0 for none (or a best score <= 0)."""
+    ordered = sorted(scores, reverse=True)
+    if not ordered or ordered[0] <= 0:
+        return 0.0
+    if len(ordered) == 1:
+        return 1.0
+    return max(ordered[0] - ordered[1], 0.0) / ordered[0]
+
+
+def gated_share(share: float, confidence: float, *, full_at: float) -> float:
+    """A leg's share scaled by its confidence: all of it from `full_at` up, less below."""
+    if full_at <= 0:
+        return share
+    return share * min(1.0, max(confidence, 0.0) / full_at)
+
+
 KEYWORD_MAX_WORDS = 6
 _QUOTED = re.compile(r"\"[^\"]+\"|'[^']{2,}'|`[^`]+`")
 _CODE = re.compile(
@@ -90,6 +108,11 @@ _QUESTION = re.compile(
 )
 
 
+def is_question(text: str) -> bool:
+    """True when `text` reads as a question (a question word first, or a final "?")."""
+    return _QUESTION.search(text.strip()) is not None
+
+
 def lexical_weight(query: str, *, base: float, boosted: float) -> float:
     """The lexical leg's weight for `query`: `boosted` when it quotes a phrase, or reads like
     search terms (a few bare words, or identifiers and code, and no question); else `base`.
@@ -98,7 +121,7 @@ def lexical_weight(query: str, *, base: float, boosted: float) -> float:
     if _QUOTED.search(text):
         return boosted
     words = text.split()
-    if _QUESTION.search(text) or len(words) > KEYWORD_MAX_WORDS:
+    if is_question(text) or len(words) > KEYWORD_MAX_WORDS:
         return base
     if _CODE.search(text) or len(words) <= 3:
         return boosted
@@ -118,14 +141,19 @@ def fuse_legs(
     fulltext_weight: float,
     rrf_k: int,
     adaptive_weight: float | None = None,
+    lexical_confidence: float | None = None,
 ) -> list[K]:
     """The hybrid order of the legs' candidates: `vector_hits` as (id, cosine distance),
     `text_hits` as (id, rank), both best first. `rrf` fuses ranks; `minmax` and `zscore`
     fuse normalised scores (similarity = 1 - distance) with the weights taken as shares.
     With `adaptive_weight`, a query that reads like search terms or code (`lexical_weight`)
-    gives the lexical leg that share instead."""
+    gives the lexical leg that share instead. With `lexical_confidence`, score fusion scales
+    the lexical share by the leg's confidence (`top_margin`, full from that margin up)."""
     total = vector_weight + fulltext_weight
     lexical = fulltext_weight / total if total > 0 else 0.0
+    if lexical_confidence is not None and method != "rrf":
+        margin = top_margin([score for _, score in text_hits])
+        lexical = gated_share(lexical, margin, full_at=lexical_confidence)
     if adaptive_weight is not None:
         lexical = lexical_weight(query, base=lexical, boosted=max(lexical, adaptive_weight))
     if method == "rrf":

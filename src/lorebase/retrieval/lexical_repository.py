@@ -137,59 +137,68 @@ def _tsquery(param: str | None, name: str) -> sql.Composable:
     return sql.SQL("{}::tsquery").format(sql.Placeholder(name))
 
 
+def _bm25_rank(query: LexicalQuery) -> tuple[sql.Composable, sql.Composable]:
+    """BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in distinct lexemes
+    (length() reads the tsvector's header only). The score, and the lateral join computing
+    each lexeme's ts_rank once per chunk (the score reads it three times; OFFSET 0 keeps the
+    planner from inlining the subquery)."""
+    if not query.terms:
+        return sql.SQL("0::float8"), sql.SQL("")
+    norm = sql.SQL(
+        "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * length(c.tsv)"
+        " / %(avg_length)s::float8))"
+    )
+    score = sql.SQL(" + ").join(
+        sql.SQL("{w}::float8 * (%(k1)s::float8 + 1) * ({s}) / (({s}) + {norm})").format(
+            w=sql.Placeholder(f"w_{i}"),
+            s=sql.SQL(_TERM_FREQUENCY).format(
+                r=sql.Identifier("r", f"r_{i}"),
+                pi2_6=sql.Literal(_PI2_6),
+                scale=sql.Literal(_TF_SCALE),
+            ),
+            norm=norm,
+        )
+        for i in range(len(query.terms))
+    )
+    lateral = sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) r").format(
+        sql.SQL(", ").join(
+            sql.SQL("ts_rank(c.tsv, {}::tsquery, 0) AS {}").format(
+                sql.Placeholder(f"t_{i}"), sql.Identifier(f"r_{i}")
+            )
+            for i in range(len(query.terms))
+        )
+    )
+    return score, lateral
+
+
+def _idf_rank(query: LexicalQuery) -> sql.Composable:
+    """A BM25-like score: a rare identifier outweighs common words. ts_rank of a lexeme a
+    chunk lacks is 0, so the sum needs no per-lexeme match test; normalisation 1 divides by
+    1 + log(length), so long chunks do not win on length."""
+    if not query.terms:
+        return sql.SQL("0::float8")
+    return sql.SQL(" + ").join(
+        sql.SQL("{w}::float8 * ts_rank(c.tsv, {t}::tsquery, 1)").format(
+            w=sql.Placeholder(f"w_{i}"), t=sql.Placeholder(f"t_{i}")
+        )
+        for i in range(len(query.terms))
+    )
+
+
+def _rank_sql(query: LexicalQuery) -> tuple[sql.Composable, sql.Composable]:
+    """The rank expression of `query.rank` over the subquery `c`, and any join it needs."""
+    if query.rank == "bm25":
+        return _bm25_rank(query)
+    if query.rank == "idf":
+        return _idf_rank(query), sql.SQL("")
+    function = sql.SQL("ts_rank_cd" if query.rank == "rank_cd" else "ts_rank")
+    plain = sql.SQL("{}(c.tsv, {}, 1)").format(function, _tsquery(query.rank_query, "rank_query"))
+    return plain, sql.SQL("")
+
+
 def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Composed:
     """The ranked candidates of one lexical query, best first; filters applied inside."""
-    # ts_rank normalisation 1 divides by 1 + log(length): long chunks do not win on length.
-    rank_fn: sql.Composable
-    lateral: sql.Composable = sql.SQL("")
-    if query.rank == "bm25":
-        # BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in distinct
-        # lexemes (length() reads the tsvector's header only).
-        norm = sql.SQL(
-            "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * length(c.tsv)"
-            " / %(avg_length)s::float8))"
-        )
-        rank_fn = sql.SQL(" + ").join(
-            sql.SQL("{w}::float8 * (%(k1)s::float8 + 1) * ({s}) / (({s}) + {norm})").format(
-                w=sql.Placeholder(f"w_{i}"),
-                s=sql.SQL(_TERM_FREQUENCY).format(
-                    r=sql.Identifier("r", f"r_{i}"),
-                    pi2_6=sql.Literal(_PI2_6),
-                    scale=sql.Literal(_TF_SCALE),
-                ),
-                norm=norm,
-            )
-            for i in range(len(query.terms))
-        )
-        if not query.terms:
-            rank_fn = sql.SQL("0::float8")
-        else:
-            # Each lexeme's ts_rank once per chunk (the score reads it three times; OFFSET 0
-            # keeps the planner from inlining the subquery).
-            lateral = sql.SQL(" CROSS JOIN LATERAL (SELECT {} OFFSET 0) r").format(
-                sql.SQL(", ").join(
-                    sql.SQL("ts_rank(c.tsv, {}::tsquery, 0) AS {}").format(
-                        sql.Placeholder(f"t_{i}"), sql.Identifier(f"r_{i}")
-                    )
-                    for i in range(len(query.terms))
-                )
-            )
-    elif query.rank == "idf":
-        # A BM25-like score: a rare identifier outweighs common words. ts_rank of a lexeme a
-        # chunk lacks is 0, so the sum needs no per-lexeme match test.
-        rank_fn = sql.SQL(" + ").join(
-            sql.SQL("{w}::float8 * ts_rank(c.tsv, {t}::tsquery, 1)").format(
-                w=sql.Placeholder(f"w_{i}"), t=sql.Placeholder(f"t_{i}")
-            )
-            for i in range(len(query.terms))
-        )
-        if not query.terms:
-            rank_fn = sql.SQL("0::float8")
-    else:
-        function = sql.SQL("ts_rank_cd" if query.rank == "rank_cd" else "ts_rank")
-        rank_fn = sql.SQL("{}(c.tsv, {}, 1)").format(
-            function, _tsquery(query.rank_query, "rank_query")
-        )
+    rank_fn, lateral = _rank_sql(query)
     exclude: sql.Composable = sql.SQL("")
     if query.exclude is not None:
         exclude = sql.SQL(" AND NOT ki.tsv @@ %(exclude)s::tsquery")

@@ -18,7 +18,7 @@ from lorebase.errors import ServiceUnavailable
 from lorebase.projects.schemas import ProjectAccess
 from lorebase.providers.base import ProviderError, Reranker
 from lorebase.retrieval import repository
-from lorebase.retrieval.frequency import Corpus, FrequencyMemo
+from lorebase.retrieval.frequency import Corpus
 from lorebase.retrieval.fulltext import search_fulltext
 from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
@@ -192,7 +192,7 @@ async def _text_leg(ctx: AppContext, plan: _Plan, timer: Timer) -> Hits:
             return await search_fulltext(
                 conn,
                 cache=ctx.cache,
-                memo=_frequency_memo(ctx),
+                memo=ctx.frequency_memo,
                 corpus=Corpus(target.project_id, plan.model, target.corpus_generation),
                 ts_config=target.text_search_config,
                 query_text=plan.query_text,
@@ -269,6 +269,7 @@ def _fuse(ctx: AppContext, mode: SearchMode, legs: _Legs, query_text: str) -> li
         fulltext_weight=settings.hybrid_fulltext_weight,
         rrf_k=settings.rrf_k,
         adaptive_weight=settings.hybrid_keyword_fulltext_share,
+        lexical_confidence=settings.hybrid_lexical_confidence,
     )
 
 
@@ -343,15 +344,16 @@ def _results(
 def reranker_for(ctx: AppContext) -> Reranker | None:
     """The configured reranker, built once per context (a cross-encoder loads a model)."""
     key = reranker_id(settings=ctx.settings, registry=ctx.registry, llm=ctx.llm)
-    cache: dict[str, Reranker | None] = ctx.extras.setdefault("rerankers", {})
-    if key not in cache:
-        cache[key] = choose_reranker(settings=ctx.settings, registry=ctx.registry, llm=ctx.llm)
-    return cache[key]
+    if key not in ctx.rerankers:
+        ctx.rerankers[key] = choose_reranker(
+            settings=ctx.settings, registry=ctx.registry, llm=ctx.llm
+        )
+    return ctx.rerankers[key]
 
 
 def _query_batcher(ctx: AppContext) -> EmbeddingBatcher:
     """One batcher per embedder and context: concurrent searches share embedder calls."""
-    batchers: dict[int, EmbeddingBatcher] = ctx.extras.setdefault("query_batchers", {})
+    batchers = ctx.query_batchers
     batcher = batchers.get(id(ctx.embedder))
     if batcher is None or batcher.embedder is not ctx.embedder:
         batcher = batchers[id(ctx.embedder)] = EmbeddingBatcher(
@@ -363,14 +365,6 @@ def _query_batcher(ctx: AppContext) -> EmbeddingBatcher:
 def _session_ef_search(ctx: AppContext) -> int | None:
     value = ctx.db.session_settings.get("hnsw.ef_search")
     return int(value) if value is not None else None
-
-
-def _frequency_memo(ctx: AppContext) -> FrequencyMemo:
-    """This process's LRU of document frequencies, in front of Redis."""
-    memo: FrequencyMemo | None = ctx.extras.get("frequency_memo")
-    if memo is None:
-        memo = ctx.extras["frequency_memo"] = FrequencyMemo(ctx.settings.frequency_memo_entries)
-    return memo
 
 
 async def count_chunks(ctx: AppContext, *, project_id: UUID) -> int:

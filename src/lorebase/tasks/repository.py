@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn
+from lorebase.db import Conn, page_of
 
 PLAIN_COLUMNS = """
     t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee,
@@ -110,15 +110,9 @@ async def list_tasks(
         """,
         (*params, skip, limit),
     )
-    rows = await cur.fetchall()
-    if rows:
-        # Rows keep their `total` column: TaskRead ignores it (no copy of 25 dicts a page).
-        return rows, int(rows[0]["total"])
-    if skip == 0:
-        return [], 0
-    cur = await conn.execute(f"SELECT count(*) AS n FROM tasks t WHERE {condition}", params)
-    counted = await cur.fetchone()
-    return [], int(counted["n"]) if counted else 0
+    # Rows keep their `total` column: TaskRead ignores it (no copy of 25 dicts a page).
+    count = f"SELECT count(*) AS total FROM tasks t WHERE {condition}"
+    return await page_of(conn, await cur.fetchall(), skip=skip, count=count, params=params)
 
 
 async def get_project_tasks(

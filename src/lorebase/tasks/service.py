@@ -1,5 +1,8 @@
 """Tasks: CRUD within a project, dependencies that stay inside the project and acyclic, and
-`done` only once every dependency is done. Permissions come from the project (RBAC)."""
+`done` only once every dependency is done. Permissions come from the project (RBAC).
+
+A write takes the caller's connection and runs in the caller's transaction (the task, its
+dependency edges and the checks commit together or not at all); a read opens its own."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.errors import Conflict, Invalid, NotFound
+from lorebase.paging import Page
 from lorebase.projects.service import get_project_for
 from lorebase.tasks import repository
 from lorebase.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
@@ -133,31 +137,30 @@ async def _read(conn: Conn, task_id: UUID) -> TaskRead:
     return TaskRead(**row)
 
 
-async def create_task(*, ctx: AppContext, principal: Principal, data: TaskCreate) -> TaskRead:
+async def create_task(conn: Conn, *, principal: Principal, data: TaskCreate) -> TaskRead:
     """Create a task in a project the caller can write to."""
-    async with ctx.db.transaction() as conn:
-        await get_project_for(
-            conn, principal=principal, project_id=data.project_id, permission=Permission.WRITE
-        )
-        if data.dependencies:
-            await repository.lock_project_tasks(conn, project_id=data.project_id)
-        dependency_rows = await _check_dependencies(
-            conn, project_id=data.project_id, task_id=None, dependencies=data.dependencies
-        )
-        if data.status == DONE:
-            _check_done(data.title, dependency_rows)
-        task_id = await repository.insert_task(
-            conn,
-            project_id=data.project_id,
-            title=data.title,
-            description=data.description,
-            status=data.status,
-            priority=data.priority,
-            assignee=data.assignee,
-            created_by=principal.user_id,
-        )
-        await repository.replace_dependencies(conn, task_id=task_id, depends_on=data.dependencies)
-        return await _read(conn, task_id)
+    await get_project_for(
+        conn, principal=principal, project_id=data.project_id, permission=Permission.WRITE
+    )
+    if data.dependencies:
+        await repository.lock_project_tasks(conn, project_id=data.project_id)
+    dependency_rows = await _check_dependencies(
+        conn, project_id=data.project_id, task_id=None, dependencies=data.dependencies
+    )
+    if data.status == DONE:
+        _check_done(data.title, dependency_rows)
+    task_id = await repository.insert_task(
+        conn,
+        project_id=data.project_id,
+        title=data.title,
+        description=data.description,
+        status=data.status,
+        priority=data.priority,
+        assignee=data.assignee,
+        created_by=principal.user_id,
+    )
+    await repository.replace_dependencies(conn, task_id=task_id, depends_on=data.dependencies)
+    return await _read(conn, task_id)
 
 
 async def get_task(*, ctx: AppContext, principal: Principal, task_id: UUID) -> TaskRead:
@@ -179,7 +182,7 @@ async def list_tasks(
     assignee: str | None = None,
     skip: int = 0,
     limit: int = 50,
-) -> tuple[list[TaskRead], int]:
+) -> Page[TaskRead]:
     """A project's tasks, oldest first, optionally filtered by status, priority, assignee."""
     async with ctx.db.connection() as conn:
         await get_project_for(
@@ -194,11 +197,13 @@ async def list_tasks(
             skip=skip,
             limit=limit,
         )
-    return [TaskRead(**row) for row in rows], total
+    return Page[TaskRead](
+        items=[TaskRead(**row) for row in rows], total=total, skip=skip, limit=limit
+    )
 
 
 async def update_task(
-    *, ctx: AppContext, principal: Principal, task_id: UUID, data: TaskUpdate
+    conn: Conn, *, principal: Principal, task_id: UUID, data: TaskUpdate
 ) -> TaskRead:
     """Partial update. New dependencies are re-checked (same project, acyclic); a task can be
     `done` only when all its dependencies are (409 listing the blocking ones)."""
@@ -209,36 +214,34 @@ async def update_task(
                 f"{field} cannot be null",
                 errors=[{"loc": ["body", field], "field": field, "msg": "may not be null"}],
             )
-    async with ctx.db.transaction() as conn:
-        project_id = await _authorize_task(
-            conn, principal=principal, task_id=task_id, permission=Permission.WRITE, lock=True
+    project_id = await _authorize_task(
+        conn, principal=principal, task_id=task_id, permission=Permission.WRITE, lock=True
+    )
+    current = await _read(conn, task_id)
+    new_status = changes.get("status", current.status)
+    dependencies: list[UUID] = changes.get("dependencies", current.dependencies)
+    deps_changed = "dependencies" in changes
+    if deps_changed or (new_status == DONE and current.status != DONE):
+        await repository.lock_project_tasks(conn, project_id=project_id)
+        dependency_rows = await _check_dependencies(
+            conn,
+            project_id=project_id,
+            task_id=task_id if deps_changed else None,
+            dependencies=dependencies,
         )
-        current = await _read(conn, task_id)
-        new_status = changes.get("status", current.status)
-        dependencies: list[UUID] = changes.get("dependencies", current.dependencies)
-        deps_changed = "dependencies" in changes
-        if deps_changed or (new_status == DONE and current.status != DONE):
-            await repository.lock_project_tasks(conn, project_id=project_id)
-            dependency_rows = await _check_dependencies(
-                conn,
-                project_id=project_id,
-                task_id=task_id if deps_changed else None,
-                dependencies=dependencies,
-            )
-            if new_status == DONE:
-                _check_done(changes.get("title", current.title), dependency_rows)
-        if not changes:
-            return current
-        await repository.update_task(conn, task_id=task_id, changes=changes)
-        if deps_changed:
-            await repository.replace_dependencies(conn, task_id=task_id, depends_on=dependencies)
-        return await _read(conn, task_id)
+        if new_status == DONE:
+            _check_done(changes.get("title", current.title), dependency_rows)
+    if not changes:
+        return current
+    await repository.update_task(conn, task_id=task_id, changes=changes)
+    if deps_changed:
+        await repository.replace_dependencies(conn, task_id=task_id, depends_on=dependencies)
+    return await _read(conn, task_id)
 
 
-async def delete_task(*, ctx: AppContext, principal: Principal, task_id: UUID) -> None:
+async def delete_task(conn: Conn, *, principal: Principal, task_id: UUID) -> None:
     """Delete a task; edges to and from it go with it."""
-    async with ctx.db.transaction() as conn:
-        await _authorize_task(
-            conn, principal=principal, task_id=task_id, permission=Permission.WRITE, lock=True
-        )
-        await repository.delete_task(conn, task_id=task_id)
+    await _authorize_task(
+        conn, principal=principal, task_id=task_id, permission=Permission.WRITE, lock=True
+    )
+    await repository.delete_task(conn, task_id=task_id)

@@ -32,6 +32,7 @@ from lorebase.auth.permissions import Permission
 from lorebase.auth.schemas import TokenPair, UserRead
 from lorebase.errors import Forbidden, Unauthorized
 from lorebase.projects.service import get_project_for
+from lorebase.web import console_api
 
 STATIC = resources.files("lorebase.web") / "static"
 SESSION_PATH = "/console/session"
@@ -184,4 +185,5 @@ async def list_users(
 def install_console(app: FastAPI) -> None:
     """Mount the console pages at `/` and its assets at `/static/console`."""
     app.include_router(router)
+    app.include_router(console_api.router)
     app.mount("/static/console", StaticFiles(directory=str(STATIC)), name="console-static")

@@ -34,6 +34,7 @@ from lorebase_client.models import (
     Project,
     QueryEvent,
     QueryResponse,
+    Source,
     Task,
     TokenPair,
     User,
@@ -262,10 +263,38 @@ class AsyncClient:
     async def cancel_job(self, job_id: Id) -> Job:
         return await self._run(calls.cancel_job(job_id))
 
+    async def retry_job(self, job_id: Id) -> Job:
+        """Queue a failed or cancelled job again; returns the new job (the same one if it
+        was retried before)."""
+        return await self._run(calls.retry_job(job_id))
+
     async def list_jobs(
-        self, project_id: Id, *, skip: int = 0, limit: int = 50, **filters: Any
+        self, project_id: Id | None = None, *, skip: int = 0, limit: int = 50, **filters: Any
     ) -> Page[Job]:
+        """Jobs, newest first: one project's, or those of every project you can read;
+        filters `status=` and `kind=` (upload, text, crawl, git, source_delete)."""
         return await self._run(calls.list_jobs(project_id, skip, limit, **filters))
+
+    # --- sources ---------------------------------------------------------------------------
+
+    async def list_sources(self, project_id: Id, *, skip: int = 0, limit: int = 50) -> Page[Source]:
+        return await self._run(calls.list_sources(project_id, skip, limit))
+
+    async def get_source(self, source_id: Id) -> Source:
+        return await self._run(calls.get_source(source_id))
+
+    async def sync_source(self, source_id: Id) -> JobAccepted:
+        """Sync now (a job); a `Conflict` (409) while a sync of it is under way."""
+        return await self._run(calls.sync_source(source_id))
+
+    async def update_source(self, source_id: Id, **fields: Any) -> Source:
+        """E.g. `sync_interval_seconds=3600` (None: on request only), `tags=`, crawl options
+        or git globs; only the fields given change."""
+        return await self._run(calls.update_source(source_id, **fields))
+
+    async def delete_source(self, source_id: Id) -> JobAccepted:
+        """Delete the source with its documents (a job)."""
+        return await self._run(calls.delete_source(source_id))
 
     async def wait_job(
         self,

@@ -25,6 +25,7 @@ from lorebase_client.models import (
     Page,
     Project,
     QueryResponse,
+    Source,
     Task,
     TokenPair,
     User,
@@ -264,8 +265,36 @@ def cancel_job(job_id: Id) -> Call[Job]:
     return Call("POST", f"/jobs/{job_id}/cancel", _model(Job))
 
 
-def list_jobs(project_id: Id, skip: int, limit: int, **filters: Any) -> Call[Page[Job]]:
+def retry_job(job_id: Id) -> Call[Job]:
+    return Call("POST", f"/jobs/{job_id}/retry", _model(Job))
+
+
+def list_jobs(project_id: Id | None, skip: int, limit: int, **filters: Any) -> Call[Page[Job]]:
     return _page(Job, "/jobs", project_id=project_id, skip=skip, limit=limit, **filters)
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def list_sources(project_id: Id, skip: int, limit: int) -> Call[Page[Source]]:
+    return _page(Source, f"/projects/{project_id}/sources", skip=skip, limit=limit)
+
+
+def get_source(source_id: Id) -> Call[Source]:
+    return Call("GET", f"/sources/{source_id}", _model(Source))
+
+
+def sync_source(source_id: Id) -> Call[JobAccepted]:
+    return Call("POST", f"/sources/{source_id}/sync", _model(JobAccepted))
+
+
+def update_source(source_id: Id, **fields: Any) -> Call[Source]:
+    # Sent as given: `sync_interval_seconds=None` stops the schedule.
+    return Call("PUT", f"/sources/{source_id}", _model(Source), json=fields)
+
+
+def delete_source(source_id: Id) -> Call[JobAccepted]:
+    return Call("DELETE", f"/sources/{source_id}", _model(JobAccepted))
 
 
 # --- retrieval -----------------------------------------------------------------------------

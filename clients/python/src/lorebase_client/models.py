@@ -170,10 +170,33 @@ class Job(Model):
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_of: UUID | None = None
+    retried_as: UUID | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in ("succeeded", "failed", "cancelled")
+
+
+class Source(Model):
+    """A crawl or git source a project keeps in sync (`sync_interval_seconds` schedules it)."""
+
+    __schema__ = "SourceRead"
+    id: UUID
+    project_id: UUID
+    kind: Literal["crawl", "git"]
+    uri: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    sync_interval_seconds: int | None = None
+    status: Literal["idle", "queued", "syncing", "failed", "deleting"]
+    last_synced_at: datetime | None = None
+    last_error: str | None = None
+    last_job_id: UUID | None = None
+    next_sync_at: datetime | None = None
+    documents: int
+    retired_documents: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class Result(Model):
@@ -248,6 +271,7 @@ SCHEMA_MODELS: tuple[type[Model], ...] = (
     JobAccepted,
     JobProgress,
     Job,
+    Source,
     Result,
     Citation,
     QueryResponse,

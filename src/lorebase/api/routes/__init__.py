@@ -1,4 +1,4 @@
-"""Every router, mounted under `/api/v1` (plus `/metrics` at the root)."""
+"""Every router, mounted under `/api/v1` (plus `/metrics` at the root and `/openai/v1`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from lorebase.api.routes import (
     health,
     jobs,
     knowledge,
+    openai_compat,
     projects,
     rag,
+    sources,
     tasks,
 )
 
@@ -20,6 +22,18 @@ API_PREFIX = "/api/v1"
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (health, auth, api_keys, projects, tasks, documents, knowledge, jobs, rag):
+    for module in (
+        health,
+        auth,
+        api_keys,
+        projects,
+        tasks,
+        documents,
+        knowledge,
+        sources,
+        jobs,
+        rag,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.metrics_router)
+    app.include_router(openai_compat.router)  # at /openai/v1, where OpenAI clients look

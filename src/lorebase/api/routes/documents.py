@@ -42,7 +42,7 @@ async def list_documents(
     status: DocumentStatus | None = None,
     name: Annotated[str | None, Query(max_length=500, description="Substring match.")] = None,
 ) -> Page[DocumentRead]:
-    items, total = await service.list_documents(
+    return await service.list_documents(
         ctx=ctx,
         principal=principal,
         project_id=project_id,
@@ -53,7 +53,6 @@ async def list_documents(
         status=status,
         name=name,
     )
-    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 @router.get("/{document_id}", response_model=DocumentRead)
@@ -107,7 +106,6 @@ async def create_version(
 async def list_versions(
     ctx: ContextDep, principal: PrincipalDep, page: PaginationDep, document_id: UUID
 ) -> Page[DocumentVersionRead]:
-    items, total = await service.list_versions(
+    return await service.list_versions(
         ctx=ctx, principal=principal, document_id=document_id, skip=page.skip, limit=page.limit
     )
-    return Page(items=items, total=total, skip=page.skip, limit=page.limit)

@@ -1,4 +1,4 @@
-"""/jobs: ingestion job status with per-stage progress, and cancellation."""
+"""/jobs: ingestion job status with per-stage progress, cancellation and retry."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
-from lorebase.knowledge import service
-from lorebase.knowledge.schemas import JobRead, JobStatus
+from lorebase.knowledge import retry, service
+from lorebase.knowledge.schemas import JobKind, JobRead, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -18,14 +18,18 @@ async def list_jobs(
     ctx: ContextDep,
     principal: PrincipalDep,
     page: PaginationDep,
-    project_id: UUID,
+    project_id: UUID | None = None,
     status: JobStatus | None = None,
+    kind: JobKind | None = None,
 ) -> Page[JobRead]:
+    """Jobs, newest first: one project's, or (without `project_id`) those of every project
+    the caller can read."""
     items, total = await service.list_jobs(
         ctx=ctx,
         principal=principal,
         project_id=project_id,
         status=status,
+        kind=kind,
         skip=page.skip,
         limit=page.limit,
     )
@@ -44,3 +48,11 @@ async def cancel_job(ctx: ContextDep, principal: PrincipalDep, job_id: UUID) -> 
     """A queued job is cancelled at once, a running one at its next checkpoint; 409 when it
     already finished."""
     return await service.cancel_job(ctx=ctx, principal=principal, job_id=job_id)
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobRead)
+async def retry_job(ctx: ContextDep, principal: PrincipalDep, job_id: UUID) -> JobRead:
+    """Queue a failed or cancelled job again as a new job (`retry_of` names the old one,
+    which gets `retried_as`); retrying it twice returns the same new job. 409 for a job that
+    is queued, running or succeeded, or an upload whose document has a newer version."""
+    return await retry.retry_job(ctx=ctx, principal=principal, job_id=job_id)

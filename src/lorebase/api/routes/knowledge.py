@@ -17,9 +17,8 @@ from lorebase.knowledge.schemas import (
     IngestAccepted,
     JobAccepted,
     TextIngest,
-    clean_tags,
 )
-from lorebase.text import REASON, has_forbidden
+from lorebase.text import REASON, clean_tags, has_forbidden
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
 

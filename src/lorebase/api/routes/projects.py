@@ -24,7 +24,8 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 async def create_project(
     ctx: ContextDep, principal: PrincipalDep, body: ProjectCreate
 ) -> ProjectRead:
-    return await service.create_project(ctx=ctx, principal=principal, data=body)
+    async with ctx.db.transaction() as conn:
+        return await service.create_project(conn, principal=principal, data=body)
 
 
 @router.get("", response_model=Page[ProjectRead])
@@ -36,7 +37,7 @@ async def list_projects(
     tag: Annotated[str | None, Query(max_length=64)] = None,
     parent_id: UUID | None = None,
 ) -> Page[ProjectRead]:
-    items, total = await service.list_projects(
+    return await service.list_projects(
         ctx=ctx,
         principal=principal,
         status=status,
@@ -45,7 +46,6 @@ async def list_projects(
         skip=page.skip,
         limit=page.limit,
     )
-    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 @router.get("/{project_id}", response_model=ProjectRead)
@@ -57,18 +57,20 @@ async def get_project(ctx: ContextDep, principal: PrincipalDep, project_id: UUID
 async def update_project(
     ctx: ContextDep, principal: PrincipalDep, project_id: UUID, body: ProjectUpdate
 ) -> ProjectRead:
-    return await service.update_project(
-        ctx=ctx, principal=principal, project_id=project_id, data=body
-    )
+    async with ctx.db.transaction() as conn:
+        return await service.update_project(
+            conn, principal=principal, project_id=project_id, data=body
+        )
 
 
 @router.delete("/{project_id}", status_code=204)
 async def delete_project(
     ctx: ContextDep, principal: PrincipalDep, project_id: UUID, cascade: bool = False
 ) -> Response:
-    await service.delete_project(
-        ctx=ctx, principal=principal, project_id=project_id, cascade=cascade
-    )
+    async with ctx.db.transaction() as conn:
+        await service.delete_project(
+            conn, principal=principal, project_id=project_id, cascade=cascade
+        )
     return Response(status_code=204)
 
 
@@ -76,16 +78,18 @@ async def delete_project(
 async def set_member(
     ctx: ContextDep, principal: PrincipalDep, project_id: UUID, user_id: UUID, body: MemberUpsert
 ) -> MemberRead:
-    return await service.set_member(
-        ctx=ctx, principal=principal, project_id=project_id, user_id=user_id, data=body
-    )
+    async with ctx.db.transaction() as conn:
+        return await service.set_member(
+            conn, principal=principal, project_id=project_id, user_id=user_id, data=body
+        )
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=204)
 async def remove_member(
     ctx: ContextDep, principal: PrincipalDep, project_id: UUID, user_id: UUID
 ) -> Response:
-    await service.remove_member(
-        ctx=ctx, principal=principal, project_id=project_id, user_id=user_id
-    )
+    async with ctx.db.transaction() as conn:
+        await service.remove_member(
+            conn, principal=principal, project_id=project_id, user_id=user_id
+        )
     return Response(status_code=204)

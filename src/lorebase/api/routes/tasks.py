@@ -16,7 +16,8 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 @router.post("", status_code=201, response_model=TaskRead)
 async def create_task(ctx: ContextDep, principal: PrincipalDep, body: TaskCreate) -> TaskRead:
-    return await service.create_task(ctx=ctx, principal=principal, data=body)
+    async with ctx.db.transaction() as conn:
+        return await service.create_task(conn, principal=principal, data=body)
 
 
 @router.get("", response_model=Page[TaskRead])
@@ -29,7 +30,7 @@ async def list_tasks(
     priority: TaskPriority | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Page[TaskRead]:
-    items, total = await service.list_tasks(
+    return await service.list_tasks(
         ctx=ctx,
         principal=principal,
         project_id=project_id,
@@ -39,7 +40,6 @@ async def list_tasks(
         skip=page.skip,
         limit=page.limit,
     )
-    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 @router.get("/{task_id}", response_model=TaskRead)
@@ -51,10 +51,12 @@ async def get_task(ctx: ContextDep, principal: PrincipalDep, task_id: UUID) -> T
 async def update_task(
     ctx: ContextDep, principal: PrincipalDep, task_id: UUID, body: TaskUpdate
 ) -> TaskRead:
-    return await service.update_task(ctx=ctx, principal=principal, task_id=task_id, data=body)
+    async with ctx.db.transaction() as conn:
+        return await service.update_task(conn, principal=principal, task_id=task_id, data=body)
 
 
 @router.delete("/{task_id}", status_code=204)
 async def delete_task(ctx: ContextDep, principal: PrincipalDep, task_id: UUID) -> Response:
-    await service.delete_task(ctx=ctx, principal=principal, task_id=task_id)
+    async with ctx.db.transaction() as conn:
+        await service.delete_task(conn, principal=principal, task_id=task_id)
     return Response(status_code=204)

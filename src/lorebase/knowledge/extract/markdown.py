@@ -21,93 +21,123 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+class _Parser:
+    """One pass over the lines: each `_at_*` step consumes a construct starting at line
+    `index` and returns the next index, or None when the line does not start one."""
+
+    def __init__(self, text: str, page: int | None) -> None:
+        self.text = text
+        self.page = page
+        self.spans = _lines(text)
+        self.blocks: list[Block] = []
+        self.title: str | None = None
+        self.metadata: dict[str, object] = {}
+        self._pending: int | None = None  # start of the running paragraph region
+        self._paragraph_may_start = True  # the previous line was blank or ended a block
+
+    def line(self, index: int) -> str:
+        start, end = self.spans[index]
+        return self.text[start:end]
+
+    def run(self) -> None:
+        index = self._front_matter()
+        while index < len(self.spans):
+            for step in (self._at_fence, self._at_atx, self._at_setext):
+                after = step(index)
+                if after is not None:
+                    index = after
+                    self._paragraph_may_start = True
+                    break
+            else:
+                if self._pending is None:
+                    self._pending = self.spans[index][0]
+                self._paragraph_may_start = not self.line(index).strip()
+                index += 1
+        self._flush(len(self.text))
+
+    def _flush(self, until: int) -> None:
+        if self._pending is not None and until > self._pending:
+            self.blocks.extend(paragraph_blocks(self.text, self._pending, until, page=self.page))
+        self._pending = None
+
+    def _heading(self, start: int, end: int, level: int, heading: str) -> None:
+        self._flush(start)
+        self.blocks.append(Block("heading", start, end, level=level, page=self.page, title=heading))
+        if self.title is None and level == 1 and heading:
+            self.title = heading
+
+    def _front_matter(self) -> int:
+        """YAML front matter: kept as text, its `title:` used as the document title."""
+        if not self.spans or self.line(0).strip() != "---":
+            return 0
+        for closing in range(1, min(len(self.spans), 200)):
+            if self.line(closing).strip() in ("---", "..."):
+                front = self.text[self.spans[1][0] : self.spans[closing][0]]
+                match = re.search(r"^title:\s*['\"]?(.+?)['\"]?\s*$", front, re.MULTILINE)
+                if match:
+                    self.title = match.group(1)
+                self.metadata["front_matter"] = True
+                end = self.spans[closing][1]
+                self.blocks.append(Block("text", self.spans[0][0], end, page=self.page))
+                return closing + 1
+        return 0
+
+    def _at_fence(self, index: int) -> int | None:
+        fence = _FENCE.match(self.line(index))
+        if not fence:
+            return None
+        start = self.spans[index][0]
+        self._flush(start)
+        marker = fence.group(1)
+        language = fence.group(2).strip().lower() or None
+        closing = index + 1
+        while closing < len(self.spans):
+            candidate = self.line(closing).strip()
+            if candidate.startswith(marker[0] * len(marker)) and not candidate.strip(marker[0]):
+                break
+            closing += 1
+        last = min(closing, len(self.spans) - 1)
+        end = self.spans[last][1]
+        self.blocks.append(Block("code", start, end, page=self.page, language=language))
+        return last + 1
+
+    def _at_atx(self, index: int) -> int | None:
+        atx = _ATX.match(self.line(index))
+        if not atx:
+            return None
+        start, end = self.spans[index]
+        self._heading(start, end, len(atx.group(1)), (atx.group(2) or "").strip())
+        return index + 1
+
+    def _at_setext(self, index: int) -> int | None:
+        """A setext heading (a line underlined by `===` or `---`), only when the underlined
+        line is a paragraph of its own."""
+        line = self.line(index)
+        if not (
+            index + 1 < len(self.spans)
+            and line.strip()
+            and self._paragraph_may_start
+            and _SETEXT.match(self.line(index + 1))
+            and not line.lstrip().startswith(("-", "*", "+", "|", ">"))
+        ):
+            return None
+        level = 1 if self.line(index + 1).strip().startswith("=") else 2
+        self._heading(self.spans[index][0], self.spans[index + 1][1], level, line.strip())
+        return index + 2
+
+
 def parse_markdown(text: str, *, format: str = "markdown", page: int | None = None) -> Extracted:
     """Blocks for Markdown source; `text` is kept verbatim so offsets point into it."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    spans = _lines(text)
-    blocks: list[Block] = []
-    pending_start: int | None = None  # start of the running paragraph region
-    title: str | None = None
-    metadata: dict[str, object] = {}
-
-    def flush(until: int) -> None:
-        nonlocal pending_start
-        if pending_start is not None and until > pending_start:
-            blocks.extend(paragraph_blocks(text, pending_start, until, page=page))
-        pending_start = None
-
-    index = 0
-    paragraph_may_start = True  # the previous line was blank or ended a block
-    if spans and text[spans[0][0] : spans[0][1]].strip() == "---":
-        # YAML front matter: kept as text, its `title:` used as the document title.
-        for closing in range(1, min(len(spans), 200)):
-            line = text[spans[closing][0] : spans[closing][1]].strip()
-            if line in ("---", "..."):
-                front = text[spans[1][0] : spans[closing][0]]
-                match = re.search(r"^title:\s*['\"]?(.+?)['\"]?\s*$", front, re.MULTILINE)
-                if match:
-                    title = match.group(1)
-                metadata["front_matter"] = True
-                blocks.append(Block("text", spans[0][0], spans[closing][1], page=page))
-                index = closing + 1
-                break
-
-    while index < len(spans):
-        start, end = spans[index]
-        line = text[start:end]
-        fence = _FENCE.match(line)
-        if fence:
-            flush(start)
-            marker = fence.group(1)
-            language = fence.group(2).strip().lower() or None
-            closing = index + 1
-            while closing < len(spans):
-                candidate = text[spans[closing][0] : spans[closing][1]].strip()
-                if candidate.startswith(marker[0] * len(marker)) and not candidate.strip(marker[0]):
-                    break
-                closing += 1
-            last = min(closing, len(spans) - 1)
-            blocks.append(Block("code", start, spans[last][1], page=page, language=language))
-            index = last + 1
-            paragraph_may_start = True
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            flush(start)
-            heading = (atx.group(2) or "").strip()
-            level = len(atx.group(1))
-            blocks.append(Block("heading", start, end, level=level, page=page, title=heading))
-            if title is None and level == 1 and heading:
-                title = heading
-            index += 1
-            paragraph_may_start = True
-            continue
-        if (
-            index + 1 < len(spans)
-            and line.strip()
-            and paragraph_may_start
-            and _SETEXT.match(text[spans[index + 1][0] : spans[index + 1][1]])
-            and not line.lstrip().startswith(("-", "*", "+", "|", ">"))
-        ):
-            # "Title\n=====" — only when the underlined line is a paragraph of its own.
-            flush(start)
-            marker = text[spans[index + 1][0] : spans[index + 1][1]].strip()
-            level = 1 if marker.startswith("=") else 2
-            heading = line.strip()
-            blocks.append(
-                Block("heading", start, spans[index + 1][1], level=level, page=page, title=heading)
-            )
-            if title is None and level == 1:
-                title = heading
-            index += 2
-            paragraph_may_start = True
-            continue
-        if pending_start is None:
-            pending_start = start
-        paragraph_may_start = not line.strip()
-        index += 1
-    flush(len(text))
-    return Extracted(text=text, blocks=blocks, format=format, title=title, metadata=metadata)
+    parser = _Parser(text, page)
+    parser.run()
+    return Extracted(
+        text=text,
+        blocks=parser.blocks,
+        format=format,
+        title=parser.title,
+        metadata=parser.metadata,
+    )
 
 
 def extract_markdown(data: str) -> Extracted:

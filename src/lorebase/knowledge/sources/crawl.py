@@ -6,7 +6,9 @@ are indexed themselves when present. Only the start page's site is crawled (its 
 port, with or without `www.`). Each host gets a few concurrent requests spaced by a delay.
 Every fetch goes through the SSRF guard; redirects are followed one hop at a time so each hop
 is checked for scope, robots.txt and address. Pages with the same content are indexed once,
-and re-crawling only re-indexes pages whose content changed.
+and re-crawling only re-indexes pages whose content changed: a re-crawl sends the validators
+the last sync stored (`If-None-Match`, `If-Modified-Since`), and the report tells pages that
+are gone (404/410) from fetches that failed for now, and whether the crawl saw every link.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -22,20 +24,23 @@ import httpcore
 import httpx
 
 from lorebase.knowledge.extract.base import decode_text
-from lorebase.knowledge.extract.html import html_to_markdown
 from lorebase.knowledge.extract.limits import gunzip_capped
-from lorebase.knowledge.pipeline import sha256
 from lorebase.knowledge.sources.crawl_model import (
+    GONE,
     CrawlError,
     CrawlOptions,
     CrawlReport,
     Fetched,
     HostGate,
+    Known,
     Page,
-    decode_body,
+    SkipUrl,
     describe_error,
+    is_transient,
+    page_of,
+    unchanged_page,
 )
-from lorebase.knowledge.sources.links import html_links, markdown_links, normalize_url, site_of
+from lorebase.knowledge.sources.links import normalize_url, site_of
 from lorebase.knowledge.sources.netguard import BlockedAddress, guarded_client
 
 log = logging.getLogger(__name__)
@@ -48,19 +53,21 @@ _SKIP_EXTENSIONS = re.compile(
     re.IGNORECASE,
 )
 _LOC = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>", re.IGNORECASE)
-_CONTENT_TYPES = {
-    "text/html": "html",
-    "application/xhtml+xml": "html",
-    "text/plain": "text",
-    "text/markdown": "markdown",
-    "text/x-markdown": "markdown",
-    "application/pdf": "pdf",
-}
 
 
 class Crawler:
-    def __init__(self, options: CrawlOptions, client: httpx.AsyncClient | None = None) -> None:
+    """`known` is what the last sync learnt of each page (a re-crawl): its validators make the
+    requests conditional, and a page that answers 304 or fails for now is expanded through
+    the links it had."""
+
+    def __init__(
+        self,
+        options: CrawlOptions,
+        client: httpx.AsyncClient | None = None,
+        known: Mapping[str, Known] | None = None,
+    ) -> None:
         self.options = options
+        self.known: Mapping[str, Known] = known or {}
         self.client = client or guarded_client(
             allowed=options.allowed_networks,
             timeout=options.timeout_seconds,
@@ -86,9 +93,20 @@ class Crawler:
             self.gates[host] = HostGate(self.options.concurrency, self.delay)
         return self.gates[host]
 
+    def _conditions(self, url: str) -> dict[str, str]:
+        known = self.known.get(url)
+        headers: dict[str, str] = {}
+        if known is not None and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known is not None and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
+        return headers
+
     async def _get(self, url: str) -> Fetched:
-        """One request, body capped at `max_bytes`; network errors propagate."""
-        async with self._gate(url), self.client.stream("GET", url) as response:
+        """One request (conditional when the last sync left validators), body capped at
+        `max_bytes`; network errors propagate."""
+        headers = self._conditions(url)
+        async with self._gate(url), self.client.stream("GET", url, headers=headers) as response:
             content_type = response.headers.get("content-type", "")
             charset = re.search(r"charset=([\w-]+)", content_type, re.IGNORECASE)
             fetched = Fetched(
@@ -97,6 +115,8 @@ class Crawler:
                 content_type=content_type.split(";")[0].strip().lower(),
                 body=b"",
                 charset=charset.group(1) if charset else None,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
             )
             if response.status_code in (301, 302, 303, 307, 308):
                 fetched.url = response.headers.get("location", "")
@@ -105,29 +125,29 @@ class Crawler:
                 async for piece in response.aiter_bytes():
                     body.extend(piece)
                     if len(body) > self.options.max_bytes:
-                        raise _Skip(f"larger than {self.options.max_bytes} bytes")
+                        raise SkipUrl(f"larger than {self.options.max_bytes} bytes")
                 fetched.body = bytes(body)
             return fetched
 
     async def fetch(self, url: str, *, check_robots: bool = True) -> Fetched:
-        """GET following redirects hop by hop within the site; raises `_Skip` or network
+        """GET following redirects hop by hop within the site; raises `SkipUrl` or network
         errors. The returned `url` is the final one."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             if not self.in_scope(current):
-                raise _Skip(f"redirects outside the site to {current}")
+                raise SkipUrl(f"redirects outside the site to {current}")
             if check_robots and not await self.allowed_by_robots(current):
-                raise _Skip("disallowed by robots.txt")
+                raise SkipUrl("disallowed by robots.txt")
             fetched = await self._get(current)
             if fetched.status in (301, 302, 303, 307, 308):
                 target = normalize_url(fetched.url, current) if fetched.url else None
                 if target is None:
-                    raise _Skip(f"redirect ({fetched.status}) without a usable Location")
+                    raise SkipUrl(f"redirect ({fetched.status}) without a usable Location")
                 current = target
                 continue
             fetched.url = current
             return fetched
-        raise _Skip(f"more than {MAX_REDIRECTS} redirects")
+        raise SkipUrl(f"more than {MAX_REDIRECTS} redirects")
 
     async def allowed_by_robots(self, url: str) -> bool:
         if not self.options.respect_robots_txt:
@@ -142,7 +162,7 @@ class Crawler:
     async def _load_robots(self, origin: str) -> RobotFileParser | None:
         try:
             fetched = await self.fetch(origin + "/robots.txt", check_robots=False)
-        except _Skip:
+        except SkipUrl:
             return None
         except (httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError) as exc:
             raise CrawlError(
@@ -182,8 +202,12 @@ class Crawler:
             visited.add(sitemap)
             try:
                 fetched = await self.fetch(sitemap)
-            except (_Skip, httpx.HTTPError, httpcore.ConnectError, BlockedAddress, OSError):
+            except (SkipUrl, BlockedAddress):
                 continue
+            except (httpx.HTTPError, httpcore.ConnectError, OSError):
+                fetched = Fetched(url=sitemap, status=503, content_type="", body=b"", charset=None)
+            if is_transient(fetched.status):
+                self.report.failed.add(sitemap)  # the pages it lists are unknown this time
             if fetched.status != 200:
                 continue
             body = fetched.body
@@ -203,52 +227,6 @@ class Crawler:
 
     # --- crawling ------------------------------------------------------------------------
 
-    def _page(self, fetched: Fetched, depth: int) -> tuple[Page | None, list[str]]:
-        kind = _CONTENT_TYPES.get(fetched.content_type)
-        if kind is None and fetched.url.endswith((".md", ".txt")):
-            kind = "markdown" if fetched.url.endswith(".md") else "text"
-        if kind is None:
-            raise _Skip(f"unsupported content type {fetched.content_type or 'unknown'}")
-        if kind == "pdf":
-            return (
-                Page(
-                    url=fetched.url,
-                    format="pdf",
-                    text=None,
-                    data=fetched.body,
-                    title=None,
-                    content_hash=sha256(fetched.body),
-                    depth=depth,
-                    status=fetched.status,
-                    content_type=fetched.content_type,
-                ),
-                [],
-            )
-        text = decode_body(fetched.body, fetched.charset)
-        if text is None:
-            raise _Skip("the body is not text")
-        if kind == "html":
-            links = html_links(text, fetched.url)
-            markdown, title = html_to_markdown(text)
-            text, fmt = markdown, "markdown"
-        else:
-            links = markdown_links(text, fetched.url)
-            title, fmt = None, kind
-        if not text.strip():
-            raise _Skip("no text content")
-        page = Page(
-            url=fetched.url,
-            format=fmt,
-            text=text,
-            data=None,
-            title=title,
-            content_hash=sha256(text),
-            depth=depth,
-            status=fetched.status,
-            content_type=fetched.content_type,
-        )
-        return page, links
-
     async def crawl(
         self,
         on_page: Callable[[Page], Awaitable[None]],
@@ -259,18 +237,7 @@ class Crawler:
         start = normalize_url(options.start_url)
         if start is None:
             raise CrawlError("the start URL must be an absolute http(s) URL")
-        parts = urlsplit(start)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self.seen.add(start)
-        queue.put_nowait((start, 0))
-        if not await self.allowed_by_robots(start):
-            raise CrawlError("robots.txt disallows the start page")
-        if options.discover and options.max_depth > 0:
-            for extra in await self._discover(origin):
-                if extra not in self.seen:
-                    self.seen.add(extra)
-                    queue.put_nowait((extra, 1))
+        queue = await self._seed(start)
         done = 0
         start_failure: str | None = None
         fatal: BaseException | None = None
@@ -284,6 +251,7 @@ class Crawler:
                         continue
                     if len(self.report.pages) >= options.max_pages:
                         self.report.skipped.setdefault(url, "max_pages reached")
+                        self.report.truncated = True
                         continue
                     try:
                         failure = await self._visit(url, depth, queue, on_page)
@@ -313,6 +281,21 @@ class Crawler:
             raise CrawlError(f"the start page could not be crawled: {start_failure}")
         return self.report
 
+    async def _seed(self, start: str) -> asyncio.Queue[tuple[str, int]]:
+        """The queue to crawl: the start page, then what sitemap.xml and llms.txt list."""
+        parts = urlsplit(start)
+        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self.seen.add(start)
+        queue.put_nowait((start, 0))
+        if not await self.allowed_by_robots(start):
+            raise CrawlError("robots.txt disallows the start page")
+        if self.options.discover and self.options.max_depth > 0:
+            for extra in await self._discover(f"{parts.scheme}://{parts.netloc}"):
+                if extra not in self.seen:
+                    self.seen.add(extra)
+                    queue.put_nowait((extra, 1))
+        return queue
+
     async def _discover(self, origin: str) -> list[str]:
         urls: list[str] = []
         for name in ("llms.txt", "llms-full.txt"):
@@ -333,13 +316,12 @@ class Crawler:
         on_page: Callable[[Page], Awaitable[None]],
     ) -> str | None:
         """Fetch, index and expand one URL; returns why it failed, if it did."""
-        discovered_file = url.endswith(("/llms.txt", "/llms-full.txt")) and depth == 1
+        quiet = url.endswith(("/llms.txt", "/llms-full.txt")) and depth == 1  # optional files
         try:
             fetched = await self.fetch(url)
-            if fetched.status != 200:
-                if not discovered_file:
-                    self.report.errors[url] = f"HTTP {fetched.status}"
-                return f"HTTP {fetched.status}"
+            if fetched.status not in (200, 304):
+                message = f"HTTP {fetched.status}"
+                return self._failed(fetched.url, depth, queue, message, fetched.status, quiet)
             if fetched.url != url:
                 if fetched.url in self.crawled:
                     self.report.duplicates[url] = fetched.url
@@ -347,38 +329,64 @@ class Crawler:
                 self.seen.add(fetched.url)
             # HTML parsing is CPU work: keep it off the event loop.
             page, links = await asyncio.to_thread(self._page, fetched, depth)
-        except _Skip as skip:
-            if not discovered_file:
+        except SkipUrl as skip:
+            if not quiet:
                 self.report.skipped[url] = str(skip)
             return str(skip)
         except BlockedAddress as exc:
             self.report.errors[url] = f"blocked: {exc}"
             return f"blocked: {exc}"
         except (httpx.HTTPError, httpcore.ConnectError, OSError) as exc:
-            if not discovered_file:
-                self.report.errors[url] = describe_error(exc)
-            return describe_error(exc)
-        assert page is not None
-        if page.content_hash in self.hashes:
+            return self._failed(url, depth, queue, describe_error(exc), None, quiet)
+        if page.content_hash and page.content_hash in self.hashes:
             self.report.duplicates[page.url] = self.hashes[page.content_hash]
             return None
         if len(self.report.pages) >= self.options.max_pages:
             self.report.skipped[url] = "max_pages reached"
+            self.report.truncated = True
             return None
         self.hashes[page.content_hash] = page.url
         self.crawled.add(page.url)
         self.report.pages.append(page.url)
         await on_page(page)
-        if depth < self.options.max_depth:
-            for link in links:
-                if link in self.seen or not self.in_scope(link):
-                    continue
-                if _SKIP_EXTENSIONS.search(urlsplit(link).path):
-                    continue
-                self.seen.add(link)
-                queue.put_nowait((link, depth + 1))
+        self._expand(links, depth, queue)
         return None
 
+    def _page(self, fetched: Fetched, depth: int) -> tuple[Page, list[str]]:
+        """A 200 is read; a 304 is the page the last sync stored, with the links it had."""
+        if fetched.status != 304:
+            return page_of(fetched, depth)
+        return unchanged_page(fetched, depth, self.known.get(fetched.url))
 
-class _Skip(Exception):
-    """This URL is not crawled (out of scope, robots.txt, content type...): not an error."""
+    def _failed(
+        self,
+        url: str,
+        depth: int,
+        queue: asyncio.Queue[tuple[str, int]],
+        message: str,
+        status: int | None,
+        quiet: bool,
+    ) -> str:
+        """Record a fetch that failed: 404/410 says the page is gone; a timeout, 5xx or
+        connection error says nothing, so the links the page had are still followed."""
+        if status in GONE:
+            self.report.gone.add(url)
+        elif status is None or is_transient(status):
+            self.report.failed.add(url)
+            known = self.known.get(url)
+            if known is not None:
+                self._expand(list(known.links), depth, queue)
+        if not quiet:
+            self.report.errors[url] = message
+        return message
+
+    def _expand(self, links: list[str], depth: int, queue: asyncio.Queue[tuple[str, int]]) -> None:
+        if depth >= self.options.max_depth:
+            return
+        for link in links:
+            if link in self.seen or not self.in_scope(link):
+                continue
+            if _SKIP_EXTENSIONS.search(urlsplit(link).path):
+                continue
+            self.seen.add(link)
+            queue.put_nowait((link, depth + 1))

@@ -1,5 +1,10 @@
 """Git repositories: a shallow fetch of one ref with the `git` binary, then the files.
 
+A source's clone is kept between syncs (in a cache directory): a re-sync fetches the new
+commit and reads only the files `git diff` shows changed since the commit the last sync
+stored, plus any selected file that has no searchable document yet. Without that commit in the
+cache (first sync, lost cache, another machine) every file is read.
+
 https, http, ssh (`ssh://` or `git@host:path`) and file URLs. Only regular files are read:
 symlinks (which could point anywhere on this machine) and submodules are skipped, as are
 binaries, files over the size limit and paths outside the include/exclude globs. Redirects
@@ -10,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import pathspec
@@ -30,6 +38,8 @@ DEFAULT_EXCLUDE = (
     "pnpm-lock.yaml", "go.sum", "*.svg", "*.pb.go", "*_pb2.py",
 )  # fmt: skip
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)[^\s]+$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+SYNCED_REF = "refs/lorebase/synced"  # keeps the last synced commit in the cache
 
 
 class GitError(Exception):
@@ -60,8 +70,16 @@ class RepoFile:
 @dataclass
 class Checkout:
     commit: str
-    files: list[RepoFile] = field(default_factory=list)
+    files: list[RepoFile] = field(default_factory=list)  # read: new, changed or not indexed
     skipped: dict[str, str] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)  # selected, unchanged since `since`: not read
+    since: str | None = None  # the commit the diff started from (None: every file was read)
+    full_reason: str | None = None  # why every file was read
+
+    @property
+    def selected(self) -> list[str]:
+        """Every path the sync keeps: read or unchanged."""
+        return [file.path for file in self.files] + self.kept
 
 
 def url_kind(url: str) -> str:
@@ -152,8 +170,12 @@ async def fetch(options: GitOptions, directory: Path) -> str:
         "-c", "advice.detachedHead=false",
     ]  # fmt: skip
     timeout = options.timeout_seconds
-    await _git("init", "-q", str(directory), cwd=directory.parent, timeout=timeout)
-    await _git("remote", "add", "origin", options.url, cwd=directory, timeout=timeout)
+    if (directory / ".git").is_dir():
+        await _git("remote", "set-url", "origin", options.url, cwd=directory, timeout=timeout)
+    else:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        await _git("init", "-q", str(directory), cwd=directory.parent, timeout=timeout)
+        await _git("remote", "add", "origin", options.url, cwd=directory, timeout=timeout)
     ref = options.ref or "HEAD"
     await _git(
         *protocols,
@@ -161,8 +183,8 @@ async def fetch(options: GitOptions, directory: Path) -> str:
         cwd=directory,
         timeout=timeout,
     )  # fmt: skip
-    await _git(*protocols, "checkout", "--quiet", "--detach", "FETCH_HEAD", cwd=directory,
-               timeout=timeout)  # fmt: skip
+    await _git(*protocols, "checkout", "--quiet", "--force", "--detach", "FETCH_HEAD",
+               cwd=directory, timeout=timeout)  # fmt: skip
     return (await _git("rev-parse", "HEAD", cwd=directory, timeout=timeout)).strip()
 
 
@@ -175,8 +197,11 @@ def _entries(listing: str) -> Iterator[tuple[str, str]]:
         yield meta.split(" ", 1)[0], path
 
 
-def select_files(directory: Path, listing: str, options: GitOptions) -> Checkout:
-    """Read the tracked regular files the globs select (blocking: run in a thread)."""
+def select_files(
+    directory: Path, listing: str, options: GitOptions, only: set[str] | None = None
+) -> Checkout:
+    """Read the tracked regular files the globs select (blocking: run in a thread); with
+    `only`, the other selected files are listed in `kept`, not read."""
     include = pathspec.GitIgnoreSpec.from_lines(options.include) if options.include else None
     exclude = pathspec.GitIgnoreSpec.from_lines(options.exclude)
     checkout = Checkout(commit="")
@@ -192,7 +217,7 @@ def select_files(directory: Path, listing: str, options: GitOptions) -> Checkout
         if mode == "160000":
             checkout.skipped[path] = "submodule"
             continue
-        if len(checkout.files) >= options.max_files:
+        if len(checkout.files) + len(checkout.kept) >= options.max_files:
             checkout.skipped[path] = f"more than {options.max_files} files"
             continue
         target = (root / path).resolve()
@@ -202,6 +227,9 @@ def select_files(directory: Path, listing: str, options: GitOptions) -> Checkout
         size = target.stat().st_size
         if size > options.max_file_bytes:
             checkout.skipped[path] = f"larger than {options.max_file_bytes} bytes"
+            continue
+        if only is not None and path not in only:
+            checkout.kept.append(path)
             continue
         data = target.read_bytes()
         try:
@@ -213,15 +241,101 @@ def select_files(directory: Path, listing: str, options: GitOptions) -> Checkout
     return checkout
 
 
-async def checkout_repository(options: GitOptions) -> Checkout:
-    """Fetch and read the repository in a temporary directory removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="lorebase-git-") as tmp:
-        directory = Path(tmp) / "repo"
+async def checkout_repository(
+    options: GitOptions,
+    *,
+    cache: Path | None = None,
+    previous: str | None = None,
+    indexed: frozenset[str] = frozenset(),
+) -> Checkout:
+    """Fetch and read the repository, in `cache` (kept for the next sync) or a temporary
+    directory. With `previous` in the cache only the files changed since then are read, and
+    the selected ones not in `indexed` (paths with a searchable document)."""
+    timeout = options.timeout_seconds
+    async with _workspace(cache) as (directory, cached):
         commit = await fetch(options, directory)
-        listing = await _git("ls-files", "-s", "-z", cwd=directory, timeout=options.timeout_seconds)
-        checkout = await asyncio.to_thread(select_files, directory, listing, options)
+        changed, reason = (
+            await _changed_since(directory, previous, commit, timeout)
+            if cached
+            else (None, "no cached clone")
+        )
+        listing = await _git("ls-files", "-s", "-z", cwd=directory, timeout=timeout)
+        paths = {path for _, path in _entries(listing)}
+        only = None if changed is None else changed | (paths - indexed)
+        checkout = await asyncio.to_thread(select_files, directory, listing, options, only)
+        if cached:
+            await _git("update-ref", SYNCED_REF, commit, cwd=directory, timeout=timeout)
     checkout.commit = commit
+    checkout.since = previous if changed is not None else None
+    checkout.full_reason = reason
     return checkout
+
+
+@contextlib.asynccontextmanager
+async def _workspace(cache: Path | None) -> AsyncIterator[tuple[Path, bool]]:
+    """(directory, kept): the cached clone, locked against another sync of the same source,
+    or a temporary directory when there is no cache or it is busy. A sync that fails drops
+    the cache (the next one starts over)."""
+    lock = None if cache is None else _try_lock(cache.parent / f"{cache.name}.lock")
+    try:
+        if cache is not None and lock is not None:
+            try:
+                yield cache, True
+            except BaseException:
+                await asyncio.to_thread(shutil.rmtree, cache, ignore_errors=True)
+                raise
+            return
+        with tempfile.TemporaryDirectory(prefix="lorebase-git-") as tmp:
+            yield Path(tmp) / "repo", False
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _try_lock(path: Path) -> BinaryIO | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+async def _changed_since(
+    directory: Path, previous: str | None, commit: str, timeout: float  # noqa: ASYNC109
+) -> tuple[set[str] | None, str | None]:
+    """The paths added, modified, renamed or deleted from `previous` to `commit` (trees are
+    compared, so a force-push diffs correctly), or None and why every file must be read."""
+    if previous is None:
+        return None, "first sync"
+    if not _COMMIT.match(previous):
+        return None, "no previous commit"
+    if previous == commit:
+        return set(), None
+    try:
+        await _git("cat-file", "-e", f"{previous}^{{commit}}", cwd=directory, timeout=timeout)
+    except GitError:
+        return None, "previous commit not in the cache"
+    names = await _git(
+        "diff", "--name-status", "--no-renames", "-z", previous, commit,
+        cwd=directory, timeout=timeout,
+    )  # fmt: skip
+    fields = [field for field in names.split("\0") if field]
+    return set(fields[1::2]), None
+
+
+def cache_directory(data_dir: Path, source_id: str) -> Path:
+    """Where a source's clone is kept between syncs."""
+    return data_dir / "git" / source_id
+
+
+def drop_cache(data_dir: Path, source_id: str) -> None:
+    """Remove a source's clone (the source is deleted)."""
+    directory = cache_directory(data_dir, source_id)
+    shutil.rmtree(directory, ignore_errors=True)
+    (directory.parent / f"{directory.name}.lock").unlink(missing_ok=True)
 
 
 def source_uri(url: str, path: str) -> str:

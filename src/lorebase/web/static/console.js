@@ -116,11 +116,17 @@ LB.projectPicker = async function (onChange) {
   if (!projects.length) {
     return { element: h("div", { class: "alert info" }, "No project yet. ", h("a", { href: "/projects" }, "Create one first.")), id: "" };
   }
+  const asked = new URLSearchParams(location.search).get("project");
+  if (asked && !projects.some((p) => p.id === asked)) {
+    const one = await api("GET", `/projects/${asked}`).catch(() => null);
+    if (one) projects.unshift(one);
+  }
+  if (asked) LB.setProject(asked);
   let current = LB.projectId();
   if (!projects.some((p) => p.id === current)) current = projects[0].id;
   LB.setProject(current);
   const select = h("select", { id: "project-picker", name: "project",
-    onchange: (e) => { LB.setProject(e.target.value); onChange(e.target.value); } },
+    onchange: (e) => { LB.setProject(e.target.value); history.replaceState(null, "", location.pathname); onChange(e.target.value); } },
     projects.map((p) => h("option", { value: p.id, selected: p.id === current }, p.name)));
   return { element: h("div", { class: "picker" }, h("label", { for: "project-picker" }, "Project"), select), id: current };
 };
@@ -128,9 +134,15 @@ LB.projectPicker = async function (onChange) {
 LB.role = async (projectId) => api("GET", `/console/projects/${projectId}/role`);
 LB.canWrite = (access) => access.is_admin || access.role === "owner" || access.role === "editor";
 
-LB.pager = function (page, onMove) {
+// A table in a box that scrolls sideways on a narrow screen (the page itself never does).
+LB.table = (headers, rows, caption) => h("div", { class: "table-wrap" },
+  h("table", {}, caption ? h("caption", {}, caption) : null,
+    h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
+
+LB.pager = function (page, onMove, label = "Pages") {
   const last = page.skip + page.items.length;
-  return h("div", { class: "pager" },
+  return h("nav", { class: "pager", "aria-label": label },
     h("button", { class: "secondary small", disabled: page.skip === 0, onclick: () => onMove(Math.max(0, page.skip - page.limit)) }, "Previous"),
     h("span", { class: "muted" }, page.total ? `${page.skip + 1}–${last} of ${page.total}` : "none"),
     h("button", { class: "secondary small", disabled: last >= page.total, onclick: () => onMove(page.skip + page.limit) }, "Next"));

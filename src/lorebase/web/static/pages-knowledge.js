@@ -55,30 +55,56 @@ LB.pages.knowledge = async (app) => {
   const access = await LB.role(projectId);
   const writable = LB.canWrite(access);
   const jobsBox = h("div", { "aria-live": "polite" });
+  const jobsPager = h("div");
   const docsBox = h("div");
   const detail = h("div");
-  const tracked = new Map();
+  const tracked = new Map(); // the jobs on show: one page of the list, updated live
   const labels = new Map(); // job id -> what it is about (file name, URL), known at submit time
-  const retries = new Map(); // job id -> how to submit the same work again
+  const wantedJob = new URLSearchParams(location.search).get("job");
+  const jobsFilter = h("select", { id: "jobs-status", onchange: () => attempt(() => loadJobs(0), jobsBox) },
+    ["", "queued", "running", "failed", "cancelled", "succeeded"].map((s) => h("option", { value: s }, s || "any status")));
 
+  async function retry(job) {
+    const fresh = await api("POST", `/jobs/${job.id}/retry`);
+    if (labels.has(job.id)) labels.set(fresh.id, labels.get(job.id));
+    LB.notice(`${job.kind} job queued again.`, "ok");
+    jobsFilter.value = "";
+    await loadJobs(0);
+    wasBusy = true;
+  }
   function jobRow(job) {
     const p = job.progress || { done: 0, total: 0 };
     const stage = p.stage ? ` · ${p.stage}` : "";
     const files = labels.has(job.id) ? ` · ${labels.get(job.id)}` : "";
-    return h("div", { class: "job", "data-job": job.id, "data-status": job.status },
+    const err = h("div");
+    const retryable = (job.status === "failed" || job.status === "cancelled") && !job.retried_as;
+    return h("div", { class: `job${job.id === wantedJob ? " flash" : ""}`, id: `job-${job.id}`, "data-job": job.id, "data-status": job.status },
       h("span", { class: `badge ${BADGE[job.status] || ""}` }, job.status), " ",
-      h("strong", {}, job.kind), h("span", { class: "muted" }, files, stage, ` · ${p.done}/${p.total || "?"} done`),
-      job.error ? h("div", { class: "alert" }, job.error) : null,
+      h("strong", {}, job.kind), h("span", { class: "muted" }, files, stage, ` · ${p.done}/${p.total || "?"} done · ${LB.when(job.created_at)}`),
+      job.error ? h("div", { class: `alert${job.status === "failed" ? "" : " info"}` }, job.error) : null,
+      job.retried_as ? h("p", { class: "muted" }, "Queued again as job ", h("code", {}, job.retried_as.slice(0, 8)), ".") : null,
       FINISHED.has(job.status) ? null : h("progress", { max: p.total || 1, value: p.done, "aria-label": `Progress of ${job.kind} job` }),
-      writable && !FINISHED.has(job.status) ? h("button", { class: "danger small", type: "button", onclick: () => attempt(async () => { track(await api("POST", `/jobs/${job.id}/cancel`)); }) }, "Cancel") : null,
-      writable && retries.has(job.id) && (job.status === "failed" || job.status === "cancelled")
-        ? h("button", { class: "secondary small", type: "button", onclick: () => attempt(retries.get(job.id)) }, "Retry") : null);
+      writable && !FINISHED.has(job.status) ? h("button", { class: "danger small", type: "button", "aria-label": `Cancel ${job.kind} job`, onclick: () => attempt(async () => { track(await api("POST", `/jobs/${job.id}/cancel`)); }, err) }, "Cancel") : null,
+      writable && retryable ? h("button", { class: "secondary small", type: "button", "aria-label": `Retry ${job.kind} job`, onclick: () => attempt(() => retry(job), err) }, "Retry") : null,
+      err);
   }
   function renderJobs() {
     const jobs = [...tracked.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
-    LB.fill(jobsBox, jobs.length ? jobs.map(jobRow) : h("p", { class: "muted" }, "No jobs yet."));
+    LB.fill(jobsBox, jobs.length ? jobs.map(jobRow) : h("p", { class: "muted" }, "No jobs here."));
   }
   function track(job) { tracked.set(job.id, job); renderJobs(); }
+  async function loadJobs(skip) {
+    const status = jobsFilter.value ? `&status=${jobsFilter.value}` : "";
+    const page = await api("GET", `/jobs?project_id=${projectId}&skip=${skip}&limit=10${status}`);
+    tracked.clear();
+    for (const job of page.items) tracked.set(job.id, job);
+    if (wantedJob && !skip && !status && !tracked.has(wantedJob)) {
+      const asked = await api("GET", `/jobs/${wantedJob}`).catch(() => null);
+      if (asked && asked.project_id === projectId) tracked.set(asked.id, asked);
+    }
+    renderJobs();
+    LB.fill(jobsPager, page.total > page.limit ? LB.pager(page, (at) => attempt(() => loadJobs(at), jobsBox), "Job pages") : null);
+  }
   let wasBusy = false;
   async function poll() {
     const open = [...tracked.values()].filter((j) => !FINISHED.has(j.status));
@@ -105,9 +131,8 @@ LB.pages.knowledge = async (app) => {
     for (const [index, item] of accepted.entries()) {
       if (!item.job_id) continue;
       labels.set(item.job_id, files[index] ? files[index].webkitRelativePath || files[index].name : "");
-      if (files[index]) retries.set(item.job_id, () => upload([files[index]]));
-      track(await api("GET", `/jobs/${item.job_id}`));
     }
+    if (accepted.some((a) => a.job_id)) { jobsFilter.value = ""; await loadJobs(0); }
     const dupes = accepted.filter((a) => !a.job_id).length;
     LB.notice(`${accepted.length} file(s) accepted${dupes ? `, ${dupes} already present` : ""}.`, "ok");
     wasBusy = true;
@@ -132,8 +157,8 @@ LB.pages.knowledge = async (app) => {
           const submit = async (body) => {
             const r = await api("POST", path, body);
             labels.set(r.job_id, body.url);
-            retries.set(r.job_id, () => submit(body));
-            track(await api("GET", `/jobs/${r.job_id}`));
+            jobsFilter.value = "";
+            await loadJobs(0);
             LB.fill(err);
             wasBusy = true;
           };
@@ -158,20 +183,20 @@ LB.pages.knowledge = async (app) => {
   } else {
     app.append(h("p", { class: "alert info" }, `Your role here is ${access.role}: you can read and ask, not change.`));
   }
-  app.append(h("section", { class: "panel", "aria-labelledby": "jobs-h" }, h("h2", { id: "jobs-h" }, "Jobs"), jobsBox),
+  app.append(h("section", { class: "panel", "aria-labelledby": "jobs-h" }, h("h2", { id: "jobs-h" }, "Jobs"),
+      h("div", { class: "picker" }, h("label", { for: "jobs-status" }, "Show jobs"), jobsFilter), jobsBox, jobsPager),
     h("section", { class: "panel", "aria-labelledby": "docs-h" }, h("h2", { id: "docs-h" }, "Documents"), docsBox), detail);
 
   async function loadDocs(skip) {
     const page = await api("GET", `/documents?project_id=${projectId}&skip=${skip}&limit=20`);
-    LB.fill(docsBox, 
-      page.items.length ? h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Type", "Version", "Status", "Updated", ""].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, page.items.map((d) => h("tr", {},
-          h("td", {}, d.name), h("td", {}, d.type), h("td", {}, d.version),
-          h("td", {}, h("span", { class: `badge ${d.status === "ready" ? "ok" : ""}` }, d.status)),
-          h("td", {}, LB.when(d.updated_at)),
-          h("td", {}, h("button", { class: "secondary small", type: "button", "aria-label": `Versions of ${d.name}`, onclick: () => attempt(() => showDoc(d), detail) }, "Versions"))))))
+    LB.fill(docsBox,
+      page.items.length ? LB.table(["Name", "Type", "Version", "Status", "Updated", ""], page.items.map((d) => [
+        d.name, d.type, d.version,
+        h("span", { class: `badge ${d.status === "ready" ? "ok" : d.status === "failed" ? "bad" : ""}` }, d.status),
+        LB.when(d.updated_at),
+        h("button", { class: "secondary small", type: "button", "aria-label": `Versions of ${d.name}`, onclick: () => attempt(() => showDoc(d), detail) }, "Versions")]))
         : h("p", { class: "muted" }, "No documents yet."),
-      LB.pager(page, loadDocs));
+      LB.pager(page, (at) => attempt(() => loadDocs(at), docsBox), "Document pages"));
   }
 
   async function showDoc(doc) {
@@ -184,15 +209,14 @@ LB.pages.knowledge = async (app) => {
     const content = async (version) => (await api("GET", `/documents/${doc.id}?version=${encodeURIComponent(version)}`)).content || "";
     LB.fill(detail, h("section", { class: "panel", "aria-labelledby": "doc-h", id: "doc-detail" },
       h("h2", { id: "doc-h" }, doc.name),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Version", "Size", "Created", ""].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, versions.map((v) => h("tr", {}, h("td", {}, v.version), h("td", {}, `${v.size_bytes} B`), h("td", {}, LB.when(v.created_at)),
-          h("td", {}, h("button", { class: "secondary small", type: "button", onclick: () => attempt(async () => LB.fill(view, h("h3", {}, `Version ${v.version}`), h("pre", { class: "doc-content" }, await content(v.version))), view) }, `View ${v.version}`)))))),
+      LB.table(["Version", "Size", "Created", ""], versions.map((v) => [v.version, `${v.size_bytes} B`, LB.when(v.created_at),
+        h("button", { class: "secondary small", type: "button", onclick: () => attempt(async () => LB.fill(view, h("h3", {}, `Version ${v.version}`), h("pre", { class: "doc-content", tabindex: 0 }, await content(v.version))), view) }, `View ${v.version}`)])),
       h("form", { class: "row", "aria-label": "Compare versions", onsubmit: (e) => {
           e.preventDefault();
           attempt(async () => {
             const [a, b] = await Promise.all([content(left.value), content(right.value)]);
             LB.fill(view, h("h3", {}, `Changes from ${left.value} to ${right.value}`),
-              h("pre", { class: "diff doc-content" }, diffLines(a, b).map(([kind, line]) => h("span", { class: kind }, line))));
+              h("pre", { class: "diff doc-content", tabindex: 0 }, diffLines(a, b).map(([kind, line]) => h("span", { class: kind }, line))));
           }, view);
         } },
         h("label", {}, "From", left), h("label", {}, "To", right), h("button", { type: "submit", class: "secondary" }, "Show changes")),
@@ -200,10 +224,9 @@ LB.pages.knowledge = async (app) => {
     detail.scrollIntoView({ behavior: "smooth" });
   }
 
-  const recent = await api("GET", `/jobs?project_id=${projectId}&limit=10`);
-  for (const job of recent.items) tracked.set(job.id, job);
-  renderJobs();
+  await loadJobs(0);
   await loadDocs(0);
+  if (wantedJob) { const row = document.getElementById(`job-${wantedJob}`); if (row) row.scrollIntoView({ block: "center" }); }
   poll();
 };
 })();

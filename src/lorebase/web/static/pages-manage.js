@@ -120,22 +120,43 @@ LB.pages.projects = async (app) => {
   }
 
   function members(p) {
-    const out = h("div");
-    return h("form", { class: "panel", "aria-label": `Members of ${p.name}`, onsubmit: (e) => {
+    const out = h("div", { role: "status" });
+    const list = h("div");
+    const roles = ["owner", "editor", "viewer"];
+    const base = `/projects/${p.id}/members`;
+    async function refresh() {
+      const rows = await api("GET", "/console" + base);
+      LB.fill(list, LB.table(["Member", "E-mail", "Role", ""], rows.map((m) => [
+        m.user_id === LB.me.id ? `${m.username} (you)` : m.username, m.email || "",
+        h("select", { "aria-label": `Role of ${m.username}`, onchange: (e) => attempt(async () => {
+            await api("PUT", `${base}/${m.user_id}`, { role: e.target.value });
+            LB.fill(out, h("div", { class: "alert ok" }, `${m.username} is now ${e.target.value}.`));
+            await refresh();
+          }, out).then(() => { if (out.querySelector(".alert:not(.ok)")) e.target.value = m.role; }) },
+          roles.map((r) => h("option", { value: r, selected: r === m.role }, r))),
+        h("button", { class: "danger small", type: "button", "aria-label": `Remove ${m.username}`, onclick: () => attempt(async () => {
+            await api("DELETE", `${base}/${m.user_id}`);
+            LB.fill(out, h("div", { class: "alert ok" }, `${m.username} was removed.`));
+            await refresh();
+          }, out) }, "Remove")])));
+    }
+    const form = h("form", { class: "row", "aria-label": `Add a member to ${p.name}`, onsubmit: (e) => {
         e.preventDefault();
         const f = LB.formData(e.target);
         attempt(async () => {
-          const m = f.role === "remove" ? await api("DELETE", `/projects/${p.id}/members/${f.user_id.trim()}`)
-            : await api("PUT", `/projects/${p.id}/members/${f.user_id.trim()}`, { role: f.role });
-          LB.fill(out, h("div", { class: "alert ok" }, m ? `${m.user_id} is now ${m.role}.` : "Member removed."));
+          const m = await api("POST", "/console" + base, { user: f.user.trim(), role: f.role });
+          LB.fill(out, h("div", { class: "alert ok" }, `${m.username} is now ${m.role}.`));
+          e.target.reset();
+          await refresh();
         }, out);
       } },
-      h("h3", {}, `Members of ${p.name}`),
-      h("p", { class: "muted" }, "A person finds their user id on the Connect an agent page."),
-      h("div", { class: "row" },
-        h("label", {}, "User id", h("input", { type: "text", name: "user_id", required: true })),
-        h("label", {}, "Role", h("select", { name: "role" }, ["viewer", "editor", "owner", "remove"].map((r) => h("option", { value: r }, r === "remove" ? "remove from project" : r)))),
-        h("button", { type: "submit" }, "Save")), out);
+      h("label", {}, "Username or e-mail", h("input", { type: "text", name: "user", required: true, autocomplete: "off" })),
+      h("label", {}, "Role", h("select", { name: "role" }, ["viewer", "editor", "owner"].map((r) => h("option", { value: r }, r)))),
+      h("button", { type: "submit" }, "Add member"));
+    const panel = h("section", { class: "panel", "aria-label": `Members of ${p.name}` },
+      h("h3", {}, `Members of ${p.name}`), list, form, out);
+    attempt(refresh, out);
+    return panel;
   }
   await load();
 };

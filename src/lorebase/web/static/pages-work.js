@@ -103,7 +103,8 @@ LB.pages.connect = async (app) => {
   const renderConfigs = (key) => LB.fill(configs, 
     mcpConfigs(key).map(([title, text], i) => copyBlock(title, text, `mcp-config-${i}`)));
   app.append(
-    h("p", {}, "Your user id (for project owners adding you as a member): ", h("code", { id: "my-user-id" }, LB.me.id)),
+    h("p", {}, "Project owners add you to a project by your username, ", h("strong", {}, LB.me.username),
+      LB.me.email ? [" or e-mail address ", h("strong", {}, LB.me.email)] : null, ". Your user id is ", h("code", { id: "my-user-id" }, LB.me.id), "."),
     h("div", { class: "grid" },
       h("form", { class: "panel", "aria-labelledby": "key-h", onsubmit: (e) => {
           e.preventDefault();
@@ -129,12 +130,10 @@ LB.pages.connect = async (app) => {
 
   async function loadKeys(skip = 0) {
     const page = await api("GET", `/api-keys?skip=${skip}&limit=20`);
-    LB.fill(keys, page.items.length ? h("table", {},
-      h("thead", {}, h("tr", {}, ["Name", "Prefix", "Scopes", "Last used", ""].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, page.items.map((k) => h("tr", {}, h("td", {}, k.name), h("td", {}, h("code", {}, k.prefix)), h("td", {}, k.scopes.join(", ")),
-        h("td", {}, LB.when(k.last_used_at) || "never"),
-        h("td", {}, h("button", { class: "danger small", type: "button", "aria-label": `Revoke ${k.name}`, onclick: () => attempt(async () => { await api("DELETE", `/api-keys/${k.id}`); await loadKeys(); }) }, "Revoke"))))))
-      : h("p", { class: "muted" }, "No keys yet."), LB.pager(page, loadKeys));
+    LB.fill(keys, page.items.length ? LB.table(["Name", "Prefix", "Scopes", "Last used", ""], page.items.map((k) => [
+      k.name, h("code", {}, k.prefix), k.scopes.join(", "), LB.when(k.last_used_at) || "never",
+      h("button", { class: "danger small", type: "button", "aria-label": `Revoke ${k.name}`, onclick: () => attempt(async () => { await api("DELETE", `/api-keys/${k.id}`); await loadKeys(); }) }, "Revoke")]))
+      : h("p", { class: "muted" }, "No keys yet."), LB.pager(page, loadKeys, "Key pages"));
   }
   await loadKeys();
 };
@@ -149,33 +148,49 @@ function metricSum(text, name, match = () => true) {
   return total;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 LB.pages.admin = async (app) => {
   if (!LB.me.is_admin) {
     app.append(h("div", { class: "alert" }, "This page is for administrators."));
     return;
   }
-  const health = await fetch("/api/v1/health").then((r) => r.json());
-  const metrics = await fetch("/metrics").then((r) => r.text());
+  const [health, metrics, overview, users] = await Promise.all([
+    fetch("/api/v1/health").then((r) => r.json()),
+    fetch("/metrics").then((r) => r.text()),
+    api("GET", "/console/admin/overview"),
+    api("GET", "/console/users?limit=100")]);
   const requests = metricSum(metrics, "lorebase_http_requests_total{");
   const errors = metricSum(metrics, "lorebase_http_requests_total{", (s) => /status="5/.test(s));
-  const projects = await LB.projects();
-  const count = async (id, status) => (await api("GET", `/jobs?project_id=${id}&status=${status}&limit=1`)).total;
-  const rows = await Promise.all(projects.map(async (p) => [p, await count(p.id, "queued"), await count(p.id, "running"), await count(p.id, "failed")]));
-  const users = await api("GET", "/console/users?limit=100");
   const badge = (v) => h("span", { class: `badge ${v === "ok" ? "ok" : "bad"}` }, v);
-  const kv = (...pairs) => h("dl", { class: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", { style: "margin:0" }, v)]));
+  const kv = (...pairs) => h("dl", { class: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+  const panel = (id, title, ...body) => h("section", { class: "panel", "aria-labelledby": id }, h("h2", { id }, title), body);
+  const knowledgeLink = (projectId, jobId, text) => h("a", { href: `/knowledge?project=${projectId}${jobId ? `&job=${jobId}` : ""}` }, text);
+  const q = overview.queue;
+  const space = (p) => (p.embedding_model ? `${p.embedding_model} · ${p.embedding_dim}-d` : "none yet");
+  const stored = (p) => p.stored.length ? p.stored.map((s) => h("div", {}, `${plural(s.items, "chunk")} of ${plural(s.documents, "document")}`, p.stored.length > 1 ? ` (${s.embedding_model}, ${s.embedding_dim}-d)` : "")) : "no chunks";
+  const fits = (p) => p.matches_configured === null ? h("span", { class: "muted" }, "any") : p.matches_configured
+    ? h("span", { class: "badge ok" }, "matches") : h("span", { class: "badge bad" }, "differs: run lorebase reembed");
+  const failedList = overview.failed.length ? h("ol", { class: "failures" }, overview.failed.map((j) => h("li", { "data-failed-job": j.id },
+    h("div", {}, h("strong", {}, j.kind), " in ", knowledgeLink(j.project_id, null, j.project_name), " · ", LB.when(j.finished_at),
+      j.url ? [" · ", h("span", { class: "muted" }, j.url)] : null),
+    h("div", { class: "alert" }, j.error || "failed without a message"),
+    h("div", {}, knowledgeLink(j.project_id, j.id, j.retried_as ? "See it (queued again)" : "See it and retry"))))) : h("p", { class: "muted" }, "No job failed in the last day.");
   app.append(h("div", { class: "grid" },
-    h("section", { class: "panel", "aria-labelledby": "health-h" }, h("h2", { id: "health-h" }, "Health"),
-      kv(["Status", badge(health.status)], ["Database", badge(health.database)], ["Cache", badge(health.cache)], ["Version", health.version])),
-    h("section", { class: "panel", "aria-labelledby": "metrics-h" }, h("h2", { id: "metrics-h" }, "Traffic (this process)"),
-      kv(["Requests", String(requests)], ["Server errors (5xx)", String(errors)],
-        ["Jobs queued", String(rows.reduce((n, r) => n + r[1], 0))], ["Jobs failed", String(rows.reduce((n, r) => n + r[3], 0))]))),
-    h("section", { class: "panel", "aria-labelledby": "queue-h" }, h("h2", { id: "queue-h" }, "Jobs per project"),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Project", "Queued", "Running", "Failed"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, rows.map(([p, q, r, f]) => h("tr", {}, h("td", {}, p.name), h("td", {}, q), h("td", {}, r), h("td", {}, f)))))),
-    h("section", { class: "panel", "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, `Users (${users.total})`),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Username", "Email", "Admin", "Created", "Id"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, users.items.map((u) => h("tr", {}, h("td", {}, u.username), h("td", {}, u.email || ""), h("td", {}, u.is_admin ? "yes" : ""), h("td", {}, LB.when(u.created_at)), h("td", {}, h("code", {}, u.id)))))),
+    panel("health-h", "Health", kv(["Status", badge(health.status)], ["Database", badge(health.database)], ["Cache", badge(health.cache)], ["Version", health.version])),
+    panel("queue-h", "Queue", kv(["Jobs waiting", h("span", { id: "queue-depth" }, String(q.queued))], ["Jobs running", String(q.running)],
+      ["Oldest waiting since", q.oldest_queued_at ? LB.when(q.oldest_queued_at) : "nothing waits"],
+      [`Failed in the last ${overview.failed_window_hours} h`, h("span", { id: "failed-count" }, String(overview.failed_total))])),
+    panel("metrics-h", "Traffic (this process)", kv(["Requests", String(requests)], ["Server errors (5xx)", String(errors)]))),
+    panel("failed-h", `Jobs failed in the last ${overview.failed_window_hours} hours (${overview.failed_total})`, failedList,
+      overview.failed_total > overview.failed.length ? h("p", { class: "muted" }, `Showing the latest ${overview.failed.length}.`) : null),
+    panel("spaces-h", "Embedding model and jobs per project",
+      h("p", {}, "This server embeds with ", h("code", {}, overview.embedder.model), ` (${overview.embedder.dimension} dimensions). A project keeps the space its knowledge was embedded in.`),
+      LB.table(["Project", "Embedding space", "Stored", "Configured model", "Queued", "Running", "Failed (24 h)"], overview.projects.map((p) => [
+        knowledgeLink(p.id, null, p.name), space(p), stored(p), fits(p), String(p.queued), String(p.running), String(p.failed)])),
+      overview.projects_total > overview.projects.length ? h("p", { class: "muted" }, `Showing ${overview.projects.length} of ${overview.projects_total} projects.`) : null),
+    panel("users-h", `Users (${users.total})`,
+      LB.table(["Username", "Email", "Admin", "Created", "Id"], users.items.map((u) => [u.username, u.email || "", u.is_admin ? "yes" : "", LB.when(u.created_at), h("code", {}, u.id)])),
       users.total > users.items.length ? h("p", { class: "muted" }, `Showing the first ${users.items.length} of ${users.total}.`) : null));
 };
 })();
