@@ -19,6 +19,7 @@ import logging
 import struct
 import time
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -100,11 +101,15 @@ class Cache:
     """Byte values in Redis under a prefix. Cache reads and writes never fail a request:
     a Redis outage degrades to misses and is visible in /health."""
 
-    def __init__(self, url: str, *, prefix: str = "lorebase:") -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "lorebase:", ttls: Mapping[str, int] | None = None
+    ) -> None:
+        """`ttls`: seconds by kind of entry (settings), in place of what the writer asks."""
         self.redis: Redis = Redis.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=1.0, health_check_interval=30
         )
         self.prefix = prefix
+        self.ttls = dict(ttls or {})
         self._down_until = 0.0
         self._backoff = 0.0
 
@@ -158,7 +163,7 @@ class Cache:
         CACHE_BYTES.labels(kind=kind, form="value").inc(len(value))
         CACHE_BYTES.labels(kind=kind, form="stored").inc(len(stored))
         try:
-            await self.redis.set(key, stored, ex=_ttl(ttl))
+            await self.redis.set(key, stored, ex=_ttl(self.ttls.get(kind, ttl)))
         except (RedisError, OSError) as exc:
             self._failed(exc, "write")
             return
@@ -239,6 +244,7 @@ class Cache:
         """Set fields of a hash and (re)start its expiry."""
         if not self._available():
             return
+        ttl = self.ttls.get(self.kind(key), ttl)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(key, mapping=values)  # type: ignore[arg-type]

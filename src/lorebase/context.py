@@ -64,11 +64,17 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
             services.database_url,
             min_size=settings.database_pool_min,
             max_size=settings.database_pool_max,
+            max_lifetime=settings.database_pool_max_lifetime_seconds,
+            max_idle=settings.database_pool_max_idle_seconds,
             session_settings={"hnsw.ef_search": str(settings.hnsw_ef_search)},
             replica_conninfos=[url.get_secret_value() for url in settings.database_replica_urls],
         )
         await db.open()
-        cache = Cache(services.redis_url, prefix=settings.redis_prefix)
+        ttls = {
+            "qemb": settings.query_embedding_ttl_seconds,
+            "df": settings.frequency_cache_ttl_seconds,
+        }
+        cache = Cache(services.redis_url, prefix=settings.redis_prefix, ttls=ttls)
         for provider in (embedder, llm):
             await asyncio.to_thread(provider.warm_up)
         ctx = AppContext(

@@ -6,6 +6,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,15 @@ SEARCH_READS = Counter(
     "Searches by the server that answered them (replica, or primary when no replica was fresh)",
     ["target"],
 )
+
+
+@dataclass
+class SearchRoute:
+    """Where one search reads: decided by its first `search_connection` (`chosen`), then kept
+    for its other connections. `replica`: the index of the fresh replica, None: the primary."""
+
+    chosen: bool = False
+    replica: int | None = None
 
 
 async def _configure(conn: AsyncConnection[Any], session_settings: dict[str, str]) -> None:
@@ -48,6 +58,8 @@ class Database:
         *,
         min_size: int = 2,
         max_size: int = 20,
+        max_lifetime: float = 1800.0,
+        max_idle: float = 300.0,
         session_settings: dict[str, str] | None = None,
         replica_conninfos: Sequence[str] = (),
     ) -> None:
@@ -69,6 +81,8 @@ class Database:
                 configure=configure,
                 kwargs={"row_factory": dict_row},
                 timeout=timeout,
+                max_lifetime=max_lifetime,
+                max_idle=max_idle,
             )
 
         self.pool: AsyncConnectionPool[Conn] = pool(conninfo, 10.0)
@@ -99,28 +113,49 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def search_connection(self, *, project_id: UUID, generation: int) -> AsyncIterator[Conn]:
+    async def search_connection(
+        self, *, project_id: UUID, generation: int, route: SearchRoute | None = None
+    ) -> AsyncIterator[Conn]:
         """A connection for a project's search: a read replica (round robin) that has replayed
         at least `generation` of the project's corpus, else the primary. The caller read
-        `generation` from the primary, so the answer is never staler than its own writes."""
+        `generation` from the primary, so the answer is never staler than its own writes.
+        `route` carries the choice across one search's connections (legs, passages): the
+        freshness check runs once per search, since a replica never goes back."""
         async with AsyncExitStack() as stack:
-            conn = await self._fresh_replica(stack, project_id, generation)
+            if route is not None and route.chosen:
+                conn = await self._routed(stack, route)
+            else:
+                conn, index = await self._fresh_replica(stack, project_id, generation)
+                if route is not None:
+                    route.chosen, route.replica = True, index
             SEARCH_READS.labels("primary" if conn is None else "replica").inc()
             if conn is None:
                 conn = await stack.enter_async_context(self.pool.connection())
             yield conn
 
+    async def _routed(self, stack: AsyncExitStack, route: SearchRoute) -> Conn | None:
+        """A connection of the replica `route` chose (None: the primary, or that replica fails
+        now; the rest of the search then reads from the primary)."""
+        if route.replica is None:
+            return None
+        try:
+            return await stack.enter_async_context(self.replicas[route.replica].connection())
+        except (PoolTimeout, psycopg.Error, OSError) as exc:
+            log.warning("read replica unavailable, using the primary: %s", type(exc).__name__)
+            route.replica = None
+            return None
+
     async def _fresh_replica(
         self, stack: AsyncExitStack, project_id: UUID, generation: int
-    ) -> Conn | None:
+    ) -> tuple[Conn | None, int | None]:
         if not self.replicas:
-            return None
+            return None, None
         start = next(self._turn)
         for i in range(len(self.replicas)):
-            replica = self.replicas[(start + i) % len(self.replicas)]
+            index = (start + i) % len(self.replicas)
             attempt = AsyncExitStack()
             try:
-                conn = await attempt.enter_async_context(replica.connection())
+                conn = await attempt.enter_async_context(self.replicas[index].connection())
                 cursor = await conn.execute(
                     "SELECT corpus_generation FROM projects WHERE id = %s", (project_id,)
                 )
@@ -131,9 +166,9 @@ class Database:
                 continue
             if row is not None and int(row["corpus_generation"]) >= generation:
                 await stack.enter_async_context(attempt)
-                return conn
+                return conn, index
             await attempt.aclose()  # lagging behind the caller's writes
-        return None
+        return None, None
 
     async def ping(self) -> bool:
         try:

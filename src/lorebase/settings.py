@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # must allow pool max x processes (+ the job worker's) within its max_connections.
     database_pool_min: int = Field(default=2, ge=1)
     database_pool_max: int = Field(default=20, ge=1)
+    # A pooled connection is closed and replaced after this many seconds (a backend's catalog
+    # and plan caches only grow while it lives), and one unused this long is closed (a burst's
+    # extra backends do not stay): bench/RESULTS.md, "Soak".
+    database_pool_max_lifetime_seconds: float = Field(default=1800.0, ge=60.0)
+    database_pool_max_idle_seconds: float = Field(default=300.0, ge=10.0)
     # In-process LRUs, per process: verified access tokens and document frequencies (/metrics
     # shows their current sizes as lorebase_process_cache_entries).
     token_cache_entries: int = Field(default=10_000, ge=1)
@@ -106,7 +111,11 @@ class Settings(BaseSettings):
     # Search queries that arrive while the embedder is busy are embedded together, this many
     # at most per call (1 turns batching off).
     query_embedding_batch: int = Field(default=16, ge=1, le=256)
+    # Cache lifetimes by kind (bench/RESULTS.md, "TTLs from measured hits"): answers (keyed by
+    # the corpus generation, so never stale), query embeddings, document frequencies.
     query_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    query_embedding_ttl_seconds: int = Field(default=7 * 86400, ge=60, le=7 * 86400)
+    frequency_cache_ttl_seconds: int = Field(default=86400, ge=60, le=7 * 86400)
     # Hybrid search: candidates per leg, weighted reciprocal rank fusion (measured with
     # `lorebase eval`, see bench/RESULTS.md), full-text query form and ranking function.
     retrieval_candidates: int = Field(default=50, ge=1, le=1000)

@@ -10,6 +10,7 @@ import uuid
 import httpx
 import numpy as np
 
+from lorebase.cache import Cache
 from lorebase.context import AppContext
 from lorebase.memory import check_redis_budget
 from tests.conftest import TEST_REDIS_URL
@@ -73,7 +74,33 @@ async def test_process_caches_and_pool_are_in_metrics(
     assert "lorebase_process_cache_entries{" in text
     pool_max = ctx.settings.database_pool_max
     assert _value(text, "lorebase_database_connections", state="max") == pool_max
+    # Backends are recycled (their catalog and plan caches only grow while they live) and a
+    # burst's extra connections close when idle.
+    assert ctx.db.pool.max_lifetime == ctx.settings.database_pool_max_lifetime_seconds
+    assert ctx.db.pool.max_idle == ctx.settings.database_pool_max_idle_seconds
     assert _value(text, "lorebase_database_connections", state="size") >= 1
+
+
+async def test_the_settings_choose_each_kinds_ttl(ctx: AppContext) -> None:
+    assert ctx.cache.ttls == {
+        "qemb": ctx.settings.query_embedding_ttl_seconds,
+        "df": ctx.settings.frequency_cache_ttl_seconds,
+    }
+    cache = Cache(TEST_REDIS_URL, prefix=f"ttl-{uuid.uuid4().hex}:", ttls={"qemb": 120, "df": 90})
+    try:
+        vector = cache.key("qemb", "m", "t")
+        await cache.set_vector(vector, np.ones(4, dtype=np.float32), ttl=7 * 86400)
+        assert 110 < await cache.redis.ttl(vector) <= 120, "the kind's TTL, not the writer's"
+        counts = cache.key("df", "1", "2")
+        await cache.set_fields(counts, {"word": b"3"}, ttl=86400)
+        assert 80 < await cache.redis.ttl(counts) <= 90
+        answer = cache.key("answer", "x")
+        await cache.set_bytes(answer, b"{}", ttl=60)
+        assert 50 < await cache.redis.ttl(answer) <= 60, "a kind without a setting keeps its own"
+    finally:
+        await cache.redis.delete(cache.key("qemb", "m", "t"), cache.key("df", "1", "2"))
+        await cache.redis.delete(cache.key("answer", "x"))
+        await cache.close()
 
 
 def test_an_unbounded_external_redis_gets_a_one_line_warning() -> None:

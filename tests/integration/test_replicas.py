@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from lorebase.context import AppContext
-from lorebase.db import Database
+from lorebase.db import Database, SearchRoute
 from lorebase.main import create_app
 from lorebase.projects.service import bump_corpus_generation
 from tests.factories import create_project, register_user
@@ -46,8 +46,12 @@ def _port(url: str) -> int:
     return int(url.split("@127.0.0.1:")[1].split("/")[0])
 
 
-async def _answered_by_replica(db: Database, project_id: uuid.UUID, generation: int) -> bool:
-    async with db.search_connection(project_id=project_id, generation=generation) as conn:
+async def _answered_by_replica(
+    db: Database, project_id: uuid.UUID, generation: int, route: SearchRoute | None = None
+) -> bool:
+    async with db.search_connection(
+        project_id=project_id, generation=generation, route=route
+    ) as conn:
         row = await (await conn.execute("SELECT pg_is_in_recovery() AS standby")).fetchone()
     assert row is not None
     return bool(row["standby"])
@@ -66,6 +70,26 @@ async def test_search_reads_from_a_replica_that_has_caught_up(
         generation = await bump_corpus_generation(conn, project_id=project_id)
     pg_server.wait_replayed(standby)
     assert await _answered_by_replica(db, project_id, generation)
+
+
+async def test_one_search_checks_the_replica_once(
+    client: httpx.AsyncClient, db: Database, pg_server: TcpPostgres, standby: TcpPostgres
+) -> None:
+    project_id = await _project(client)
+    async with db.transaction() as conn:
+        generation = await bump_corpus_generation(conn, project_id=project_id)
+    pg_server.wait_replayed(standby)
+    route = SearchRoute()
+    assert await _answered_by_replica(db, project_id, generation, route)
+    assert route == SearchRoute(chosen=True, replica=0)
+    # The search's next connection goes where the first one went, unchecked: a generation no
+    # server has (which a check would send to the primary) still reads from the replica.
+    assert await _answered_by_replica(db, project_id, generation + 1000, route)
+    # A search that found no fresh replica keeps reading from the primary.
+    stale = SearchRoute()
+    assert not await _answered_by_replica(db, project_id, generation + 1000, stale)
+    assert stale == SearchRoute(chosen=True, replica=None)
+    assert not await _answered_by_replica(db, project_id, generation, stale)
 
 
 async def test_a_lagging_replica_is_skipped_for_the_callers_fresh_write(
@@ -96,6 +120,10 @@ async def test_a_replica_that_is_down_falls_back_to_the_primary(
     await database.open()  # a replica that is down does not stop the start
     try:
         assert not await _answered_by_replica(database, project_id, 0)
+        # A replica chosen earlier in a search that fails now: the rest reads the primary.
+        route = SearchRoute(chosen=True, replica=0)
+        assert not await _answered_by_replica(database, project_id, 0, route)
+        assert route.replica is None
     finally:
         await database.close()
 

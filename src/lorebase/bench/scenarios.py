@@ -16,6 +16,7 @@ from lorebase.bench import repository
 from lorebase.bench.context import Bench, ScenarioResult, Skip
 from lorebase.bench.load import Request
 from lorebase.bench.recall import measure_recall
+from lorebase.bench.replica import replica
 from lorebase.bench.seeding import (
     ensure_corpus,
     ensure_filled,
@@ -329,10 +330,12 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "hnsw-100k": (hnsw_search_corpus, "recall@10 >= 0.95 at chosen ef_search, 100k"),
     "hnsw-1m": (hnsw_index_scale, "recall@10 >= 0.95 at chosen ef_search, 1M"),
     "soak": (soak, "--minutes of mixed load: 0 errors, Redis within budget, RSS +-10%, 429s"),
+    "replica": (replica, "semantic search, 1 primary vs + 1 replica: most reads on the replica"),
 }
 # The long ones run when named: `--scenarios hnsw-1m`, `--scenarios soak --minutes 30`.
-DEFAULT_SCENARIOS = [name for name in SCENARIOS if name not in ("hnsw-1m", "soak")]
+# The replica scenario restarts the server twice.
+DEFAULT_SCENARIOS = [name for name in SCENARIOS if name not in ("hnsw-1m", "soak", "replica")]
 # Issue 13's side-by-side figures (recall needs the local embedder: run it separately).
 SIDE_BY_SIDE_SCENARIOS = [
-    name for name in SCENARIOS if not name.startswith("hnsw") and name != "soak"
+    name for name in SCENARIOS if not name.startswith("hnsw") and name not in ("soak", "replica")
 ]

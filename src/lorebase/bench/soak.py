@@ -9,6 +9,8 @@ Mix per ten requests: 3 project reads, 1 project list, 1 task list, 2 semantic s
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -18,18 +20,23 @@ import orjson
 
 from lorebase.bench.context import Bench, ScenarioResult
 from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
+from lorebase.bench.pgmemory import postgres_memory, prewarm, shared_memory_bound
 from lorebase.bench.seeding import ensure_corpus, ensure_projects, ensure_task_projects
 from lorebase.bench.server import _kb_fields, _kind, process_tree
+from lorebase.bench.soak_ttl import cache_counters, hit_report, repeat_requests, zipf_texts
 from lorebase.cache import Cache
 from lorebase.embedded import EmbeddedRedis
 from lorebase.ratelimit import RateLimiter
+from lorebase.settings import Settings
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 WARMUP_SECONDS = 60.0
 SAMPLE_SECONDS = 15.0
 # Requests prepared per second of soak: more than the server answers here, so the generator
 # rarely wraps around to a text it already sent.
 REQUESTS_PER_SECOND = 150
+SOAK_TIMEOUT_SECONDS = 60.0
 
 
 def _distinct_texts(bench: Bench, count: int) -> list[str]:
@@ -76,10 +83,15 @@ def mixed_requests(
 
 
 def process_memory(bench: Bench) -> dict[str, Any]:
-    """RSS and PSS (MiB) of the server, each worker, PostgreSQL (all backends) and Redis."""
+    """RSS and PSS (MiB) of the server, each worker and Redis; PostgreSQL's processes by kind
+    of memory (`lorebase.bench.pgmemory`: shared pool, private per backend)."""
     server_pid = bench.server.process.pid if bench.server.process is not None else -1
     out: dict[str, Any] = {}
+    postgres: list[int] = []
     for pid in process_tree(bench.server.roots()):
+        if _kind(pid) == "postgres":
+            postgres.append(pid)
+            continue
         rss = _kb_fields(Path(f"/proc/{pid}/status"), ("VmRSS",)).get("VmRSS", 0) / 1024
         pss = _kb_fields(Path(f"/proc/{pid}/smaps_rollup"), ("Pss",)).get("Pss", 0) / 1024
         name = _role(pid, server_pid)
@@ -87,6 +99,7 @@ def process_memory(bench: Bench) -> dict[str, Any]:
         entry["rss_mb"] = round(entry["rss_mb"] + rss, 1)
         entry["pss_mb"] = round(entry["pss_mb"] + pss, 1)
         entry["processes"] += 1
+    out["postgres"] = postgres_memory(postgres, bench.server.database_url)
     return out
 
 
@@ -175,6 +188,9 @@ def _load(bench: Bench, requests: list[Request], seconds: float) -> LoadResult:
         headers={"Authorization": f"Bearer {bench.api.fresh_token(max_age=3600)}"},
         duration=seconds,
         connections=bench.connections or 8,
+        # A soak counts failures, not slowness: on a shared, loaded machine a search can queue
+        # for more than the default 10 s and would count as a socket error.
+        timeout=SOAK_TIMEOUT_SECONDS,
     )
     return run_load(spec, generator=bench.generator, wrk_path=bench.wrk_path)
 
@@ -195,6 +211,9 @@ def soak(bench: Bench, result: ScenarioResult) -> None:
     redis: dict[str, Any] = {"start": asyncio.run(_redis_state(redis_url))}
     started_bucket = f"soak-start-{time.time()}"
     asyncio.run(_hit(redis_url, started_bucket, "1/hour"))  # empty now, for an hour
+    # The warm-up reads the corpus into the buffer pool, then runs the load, so "after
+    # warm-up" is the steady state rather than a pool still being filled page by page.
+    prewarmed = prewarm(bench.server.database_url)
     warm = _load(bench, requests[:cut], warmup)
     phases["after_warmup"] = process_memory(bench)
     redis["after_warmup"] = asyncio.run(_redis_state(redis_url))
@@ -203,34 +222,79 @@ def soak(bench: Bench, result: ScenarioResult) -> None:
     phases["end"] = process_memory(bench)
     redis["end"] = asyncio.run(_redis_state(redis_url))
     limit = asyncio.run(_limit_holds(redis_url, started_bucket))
+    sent = min(len(texts), (warm.requests + load.requests) // 10 * 5)
+    repeats = _repeat_phase(bench, seed.project_id, texts[:sent], max(60.0, total / 10))
     result.load = load
+    verdict = _verdict(bench, phases, redis["end"])
     result.details.update(
         {
             "minutes": round(total / 60, 1),
             "warmup": warm.as_dict(),
+            "prewarmed": prewarmed,
             "errors_total": warm.errors + load.errors,
             "memory_by_process": phases,
             "redis": redis,
             "timeline": sampler.samples,
             "rate_limit_at_end": limit,
             "growth_after_warmup": _growth(phases),
+            "checks": verdict,
+            "postgres_bounds": shared_memory_bound(bench.server.database_url),
+            "repeat_phase": repeats,
             "metrics": _cache_metrics(bench),
         }
     )
-    redis_ok = redis["end"]["maxmemory_mb"] == 0 or (
-        redis["end"]["used_memory_mb"] <= redis["end"]["maxmemory_mb"]
-    )
-    flat = all(abs(g) <= 10.0 for name, g in _growth(phases).items() if name != "redis")
-    result.met = warm.errors + load.errors == 0 and redis_ok and flat and limit["held"]
+    result.met = warm.errors + load.errors == 0 and all(verdict.values()) and limit["held"]
+
+
+def _repeat_phase(
+    bench: Bench, project_id: str, history: list[str], seconds: float
+) -> dict[str, Any]:
+    """Searches repeating earlier texts (`soak_ttl`), after the memory was measured: the hits
+    per cache kind and their ages, from which the TTLs are chosen."""
+    try:
+        before = cache_counters(bench.server.url)
+        texts = zipf_texts(history, int(seconds * REQUESTS_PER_SECOND))
+        load = _load(bench, repeat_requests(project_id, texts), seconds)
+        kinds = hit_report(before, cache_counters(bench.server.url))
+    except Exception as exc:  # the soak's verdict stands without it; say what went wrong
+        log.exception("the soak's repeat phase failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"seconds": seconds, "history": len(history), "load": load.as_dict(), "kinds": kinds}
+
+
+def _verdict(bench: Bench, phases: dict[str, Any], redis_end: dict[str, Any]) -> dict[str, bool]:
+    """Each bound checked at the end: Redis within its budget, every Python process and
+    PostgreSQL's private memory per backend within 10 % of after warm-up, PostgreSQL's shared
+    memory within its configured segment and its backends within the pools' bound."""
+    bounds = shared_memory_bound(bench.server.database_url)
+    postgres = phases["end"]["postgres"]
+    default = Settings.model_fields["database_pool_max"].default
+    pool_max = int(os.environ.get("DATABASE_POOL_MAX", default))
+    growth = _growth(phases)
+    checks = {
+        "redis_within_budget": redis_end["maxmemory_mb"] == 0
+        or redis_end["used_memory_mb"] <= redis_end["maxmemory_mb"],
+        "processes_within_10pct": all(
+            abs(g) <= 10.0 for name, g in growth.items() if name not in ("redis", "postgres")
+        ),
+        "postgres_private_per_backend_within_10pct": abs(growth.get("postgres", 0.0)) <= 10.0,
+        "postgres_shared_within_segment": postgres["shared_mb"] <= bounds["segment_mb"],
+        # Each serve worker's pool (its job worker's included) and its LISTEN connection.
+        "postgres_backends_within_pools": postgres["backends"]
+        <= (pool_max + 1) * bench.server.workers,
+    }
+    return checks
 
 
 def _growth(phases: dict[str, Any]) -> dict[str, float]:
-    """Per process: RSS change from after warm-up to the end, in percent."""
+    """Per process: RSS change from after warm-up to the end, in percent; for PostgreSQL the
+    private memory per client backend (its shared pool is checked against its bound)."""
     out: dict[str, float] = {}
     for name, end in phases["end"].items():
         base = phases["after_warmup"].get(name)
-        if base and base["rss_mb"] > 0:
-            out[name] = round(100 * (end["rss_mb"] - base["rss_mb"]) / base["rss_mb"], 1)
+        field = "private_mb_per_backend" if name == "postgres" else "rss_mb"
+        if base and base[field] > 0:
+            out[name] = round(100 * (end[field] - base[field]) / base[field], 1)
     return out
 
 

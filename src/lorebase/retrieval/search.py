@@ -12,7 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from lorebase.context import AppContext
-from lorebase.db import Conn
+from lorebase.db import Conn, SearchRoute
 from lorebase.embedding.service import EmbeddingBatcher, check_space
 from lorebase.errors import ServiceUnavailable
 from lorebase.projects.schemas import ProjectAccess
@@ -42,6 +42,8 @@ class SearchTarget:
     embedding_dim: int | None
     # Bumped by every knowledge change: keys the lexical leg's document-frequency cache.
     corpus_generation: int = 0
+    # Which server this request's searches read from, chosen once (DATABASE_REPLICA_URLS).
+    route: SearchRoute = field(default_factory=SearchRoute, compare=False)
 
 
 @dataclass
@@ -283,7 +285,7 @@ def _reader(ctx: AppContext, target: SearchTarget) -> AbstractAsyncContextManage
     """A read replica that has the project's corpus generation (DATABASE_REPLICA_URLS), else
     the primary: never staler than the caller's own writes."""
     return ctx.db.search_connection(
-        project_id=target.project_id, generation=target.corpus_generation
+        project_id=target.project_id, generation=target.corpus_generation, route=target.route
     )
 
 
