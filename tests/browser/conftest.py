@@ -1,4 +1,6 @@
-"""A real `lorebase serve` (one for the session) driven by Debian's Chromium through Playwright.
+"""A real `lorebase serve` driven by Debian's Chromium through Playwright, one of each for the
+browser package: torn down before the async tests run, whose event loops cannot start while
+Playwright's sync loop is alive.
 
 Chromium is never downloaded (`playwright install` is not possible here): the tests launch
 `/usr/bin/chromium` (or `$CHROMIUM`) and FAIL, not skip, when it is missing, so CI cannot
@@ -47,7 +49,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("CONSOLE_TEST_URL"):
         yield os.environ["CONSOLE_TEST_URL"].rstrip("/")
@@ -74,7 +76,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.kill(pid, 9)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
     with sync_playwright() as playwright:
