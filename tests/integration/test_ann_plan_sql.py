@@ -8,8 +8,9 @@ import uuid
 
 import numpy as np
 
-from lorebase.bench import repository as bench_repository
+from lorebase.bench.seeding import synthetic_owner
 from lorebase.context import AppContext
+from lorebase.knowledge import bulk
 from lorebase.retrieval import repository
 from lorebase.retrieval.vector import project_size, search_vector
 from tests.retrieval_seed import make_owner
@@ -24,12 +25,11 @@ async def _project(ctx: AppContext, count: int) -> tuple[uuid.UUID, np.ndarray]:
     vectors = rng.standard_normal((count, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     async with ctx.db.connection() as conn:
-        doc, version = await bench_repository.insert_document(
-            conn, project_id=project_id, name="v", content_hash="h"
-        )
-        await bench_repository.copy_chunks(
+        doc, version = await synthetic_owner(conn, project_id=project_id)
+        await bulk.load_prepared_items(
             conn,
-            (
+            project_id=project_id,
+            rows=(
                 (uuid.uuid4(), project_id, doc, version, i, f"t{i}", "h", v, MODEL, DIM)
                 for i, v in enumerate(vectors)
             ),

