@@ -14,11 +14,11 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.documents import indexing as documents
-from lorebase.errors import Conflict, Invalid, NotFound
+from lorebase.errors import Conflict, Invalid
 from lorebase.knowledge import repository
 from lorebase.knowledge.enqueue import create_job
+from lorebase.knowledge.job_access import job_for
 from lorebase.knowledge.schemas import JobRead
-from lorebase.projects.service import get_project_for
 
 RETRYABLE = ("failed", "cancelled")
 # What a run wrote into the payload (progress, outcome, links between runs): not the work.
@@ -29,15 +29,9 @@ async def retry_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> J
     """Queue a failed or cancelled job again (editors of its project); 409 for any other
     status, the already queued retry when it was retried before."""
     async with ctx.db.transaction() as conn:
-        row = await repository.lock_job(conn, job_id=job_id)
-        if row is None:
-            raise NotFound("job not found")
-        try:
-            await get_project_for(
-                conn, principal=principal, project_id=row["project_id"], permission=Permission.WRITE
-            )
-        except NotFound:
-            raise NotFound("job not found") from None
+        row = await job_for(
+            conn, principal=principal, job_id=job_id, permission=Permission.WRITE, lock=True
+        )
         payload: dict[str, Any] = dict(row["payload"] or {})
         if payload.get("retried_as"):
             again = await repository.get_job(conn, job_id=UUID(payload["retried_as"]))

@@ -9,10 +9,11 @@ from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.documents.schemas import DocumentRead
-from lorebase.errors import Conflict, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType
+from lorebase.errors import Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from lorebase.knowledge import repository, source_jobs, sources_repository
 from lorebase.knowledge.detect import UnsupportedFile
 from lorebase.knowledge.enqueue import create_job
+from lorebase.knowledge.job_access import job_for
 from lorebase.knowledge.pipeline import fail_version
 from lorebase.knowledge.schemas import (
     CrawlCreate,
@@ -261,15 +262,7 @@ async def _submit_source(
 async def get_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> JobRead:
     """A job with its per-stage progress (404 unless the caller can read its project)."""
     async with ctx.db.connection() as conn:
-        row = await repository.get_job(conn, job_id=job_id)
-        if row is None:
-            raise NotFound("job not found")
-        try:
-            await get_project_for(
-                conn, principal=principal, project_id=row["project_id"], permission=Permission.READ
-            )
-        except NotFound:
-            raise NotFound("job not found") from None
+        row = await job_for(conn, principal=principal, job_id=job_id, permission=Permission.READ)
     return JobRead.from_row(row)
 
 
@@ -305,15 +298,7 @@ async def list_jobs(
 async def cancel_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> JobRead:
     """Cancel a queued job now, or a running one at its next checkpoint (409 if finished)."""
     async with ctx.db.transaction() as conn:
-        row = await repository.get_job(conn, job_id=job_id)
-        if row is None:
-            raise NotFound("job not found")
-        try:
-            await get_project_for(
-                conn, principal=principal, project_id=row["project_id"], permission=Permission.WRITE
-            )
-        except NotFound:
-            raise NotFound("job not found") from None
+        row = await job_for(conn, principal=principal, job_id=job_id, permission=Permission.WRITE)
         if row["status"] in ("succeeded", "failed"):
             raise Conflict(f"the job already {row['status']}")
         updated = await repository.request_cancel(conn, job_id=job_id)

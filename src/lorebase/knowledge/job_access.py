@@ -1,0 +1,31 @@
+"""The one check every job route makes: the job exists and the caller has `permission` on its
+project; anything else is the same 404, so a stranger cannot probe job ids."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from lorebase.auth.permissions import Permission
+from lorebase.auth.principal import Principal
+from lorebase.db import Conn
+from lorebase.errors import NotFound
+from lorebase.knowledge import repository
+from lorebase.projects.service import get_project_for
+
+
+async def job_for(
+    conn: Conn, *, principal: Principal, job_id: UUID, permission: Permission, lock: bool = False
+) -> dict[str, Any]:
+    """The job's row (locked FOR UPDATE when `lock`), or NotFound."""
+    fetch = repository.lock_job if lock else repository.get_job
+    row = await fetch(conn, job_id=job_id)
+    if row is None:
+        raise NotFound("job not found")
+    try:
+        await get_project_for(
+            conn, principal=principal, project_id=row["project_id"], permission=permission
+        )
+    except NotFound:
+        raise NotFound("job not found") from None
+    return row
