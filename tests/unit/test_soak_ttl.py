@@ -1,9 +1,11 @@
-"""The soak's repeat phase: texts drawn by popularity, hit rates and ages per cache kind."""
+"""The soak's repeat phase (texts drawn by popularity, hit rates and ages per cache kind) and
+its growth bounds."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from lorebase.bench.soak import growth_checks
 from lorebase.bench.soak_ttl import hit_report, zipf_texts
 
 
@@ -40,3 +42,16 @@ def test_a_kind_without_hits_reports_no_ages() -> None:
     assert hit_report({}, after) == {
         "df": {"hit": 0.0, "miss": 7.0, "hit_rate": 0.0, "share_of_hits_older_than_s": {}}
     }
+
+
+def test_soak_growth_bound_is_one_sided() -> None:
+    """A backend that shrinks when its pool connection is recycled is within bounds; one that
+    grows past 10 % is not, and neither is a server process that does."""
+    shrunk = growth_checks({"server": 1.5, "postgres": -38.0})
+    assert all(shrunk.values())
+    grown = growth_checks({"server": 0.0, "postgres": 10.5})
+    assert grown == {
+        "processes_within_10pct": True,
+        "postgres_private_per_backend_within_10pct": False,
+    }
+    assert not growth_checks({"server": 12.0, "redis": 400.0})["processes_within_10pct"]
