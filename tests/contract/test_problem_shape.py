@@ -186,6 +186,26 @@ async def test_500_is_opaque(ctx: AppContext) -> None:
     assert "request id" in body["detail"]  # tells the user what to quote instead
 
 
+async def test_500_under_openai_is_opaque_in_openai_shape(ctx: AppContext) -> None:
+    """The OpenAI SDKs parse `{"error": {...}}`; an unhandled error there is no exception."""
+    app = create_app(context=ctx)
+
+    @app.get("/openai/v1/explode")
+    async def explode() -> None:
+        raise RuntimeError("internal detail db-password=hunter2")
+
+    async with _client_for(app) as client:
+        response = await client.get("/openai/v1/explode")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["type"] == "server_error"
+    assert error["code"] == "internal_error"
+    assert "request id" in error["message"]
+    assert "hunter2" not in response.text
+    assert response.headers["x-request-id"]
+
+
 async def test_incoming_request_id_is_honoured(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/auth/me", headers={"X-Request-ID": "trace-abc.123"})
     body = assert_problem(response, 401, slug="unauthorized")

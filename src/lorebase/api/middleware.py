@@ -8,11 +8,11 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lorebase.errors import PROBLEM_BASE
+from lorebase.api.problems import render_problem
+from lorebase.errors import OPAQUE
 from lorebase.logs import request_id_var
 
 log = logging.getLogger("lorebase.access")
@@ -100,7 +100,7 @@ class RequestContextMiddleware:
             if started:
                 raise
             status = 500
-            await self._send_500(scope, send_with_id, request_id)
+            await self._send_500(scope, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = _route_of(scope)
@@ -122,22 +122,15 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     @staticmethod
-    async def _send_500(scope: Scope, send: Send, request_id: str) -> None:
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + "internal-error",
-            "title": "Internal Server Error",
-            "status": 500,
-            "detail": "An unexpected error occurred; quote the request id when reporting it.",
-            "instance": scope.get("path", ""),
-            "request_id": request_id,
-        }
-        payload = orjson.dumps(body)
+    async def _send_500(scope: Scope, send: Send) -> None:
+        # The one rendering: problem+json, or OpenAI's error shape under /openai/.
+        status, media, payload = render_problem(OPAQUE, instance=scope.get("path", ""))
         await send(
             {
                 "type": "http.response.start",
-                "status": 500,
+                "status": status,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", media.encode()),
                     (b"content-length", str(len(payload)).encode()),
                 ],
             }
