@@ -25,7 +25,7 @@ from lorebase.knowledge.source_schemas import (
     SourceRead,
     SourceUpdate,
 )
-from lorebase.projects.service import get_project_for
+from lorebase.projects.service import get_project_for, row_in_project
 
 _NOT_NULL = ("tags", "max_depth", "respect_robots_txt", "discover")
 
@@ -35,20 +35,19 @@ async def _source_for(
 ) -> dict[str, Any]:
     """The source if the caller holds `permission` on its project: 404 word for word the
     same for a source that does not exist and one the caller may not see."""
-    row = await sources_repository.get_source(conn, source_id=source_id)
-    if row is None:
-        raise NotFound("source not found")
-    try:
-        await get_project_for(
-            conn, principal=principal, project_id=row["project_id"], permission=permission
-        )
-    except NotFound:
-        raise NotFound("source not found") from None
-    if lock:
-        row = await sources_repository.lock_source(conn, source_id=source_id)
-        if row is None:
-            raise NotFound("source not found")  # deleted meanwhile
-    return row
+    row = await row_in_project(
+        conn,
+        await sources_repository.get_source(conn, source_id=source_id),
+        principal=principal,
+        permission=permission,
+        missing=NotFound("source not found"),
+    )
+    if not lock:
+        return row
+    locked = await sources_repository.lock_source(conn, source_id=source_id)
+    if locked is None:
+        raise NotFound("source not found")  # deleted meanwhile
+    return locked
 
 
 async def _read(conn: Conn, source_id: UUID) -> SourceRead:
