@@ -50,6 +50,21 @@ async def _source_for(
     return locked
 
 
+async def _claim_source(
+    conn: Conn, *, principal: Principal, source_id: UUID
+) -> tuple[dict[str, Any], UUID | None]:
+    """The source, locked for a write the caller may make (409 while it is being deleted),
+    and the id of its job queued or running, if any."""
+    row = await _source_for(
+        conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
+    )
+    _refuse_if_deleting(row)
+    active = await sources_repository.active_job(
+        conn, project_id=row["project_id"], source_id=source_id
+    )
+    return row, active
+
+
 async def _read(conn: Conn, source_id: UUID) -> SourceRead:
     row = await sources_repository.get_counted_source(conn, source_id=source_id)
     if row is None:
@@ -102,13 +117,7 @@ async def queue_sync(conn: Conn, *, source: dict[str, Any], created_by: UUID | N
 async def sync_source(*, ctx: AppContext, principal: Principal, source_id: UUID) -> JobAccepted:
     """Queue a sync now; 409 while one is queued or running (one run at a time per source)."""
     async with ctx.db.transaction() as conn:
-        row = await _source_for(
-            conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
-        )
-        _refuse_if_deleting(row)
-        active = await sources_repository.active_job(
-            conn, project_id=row["project_id"], source_id=source_id
-        )
+        row, active = await _claim_source(conn, principal=principal, source_id=source_id)
         if active is not None:
             raise Conflict(f"a sync of this source is already queued or running (job {active})")
         job_id = await queue_sync(conn, source=row, created_by=principal.user_id)
@@ -164,13 +173,7 @@ async def delete_source(*, ctx: AppContext, principal: Principal, source_id: UUI
     """Queue the source's deletion (its documents, their versions and chunks, then itself, in
     one transaction); a sync under way is cancelled first. Status `deleting` meanwhile."""
     async with ctx.db.transaction() as conn:
-        row = await _source_for(
-            conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
-        )
-        _refuse_if_deleting(row)
-        active = await sources_repository.active_job(
-            conn, project_id=row["project_id"], source_id=source_id
-        )
+        row, active = await _claim_source(conn, principal=principal, source_id=source_id)
         if active is not None:
             await repository.request_cancel(conn, job_id=active)
         job = await create_job(
