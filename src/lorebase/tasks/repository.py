@@ -7,7 +7,7 @@ from uuid import UUID
 
 from lorebase.db import Conn, page_of, where_equal
 from lorebase.paging import PageRequest
-from lorebase.tasks.schemas import TaskFilter
+from lorebase.tasks.schemas import TaskCreate, TaskFilter
 
 PLAIN_COLUMNS = """
     t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee,
@@ -35,20 +35,24 @@ async def lock_project_tasks(conn: Conn, *, project_id: UUID) -> None:
 async def insert_task(
     conn: Conn,
     *,
-    project_id: UUID,
-    title: str,
-    description: str | None,
-    status: str,
-    priority: str,
-    assignee: str | None,
+    data: TaskCreate,
     created_by: UUID,
 ) -> UUID:
+    """The new task's id (its dependencies are written by `replace_dependencies`)."""
     cur = await conn.execute(
         """
         INSERT INTO tasks (project_id, title, description, status, priority, assignee, created_by)
         VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
         """,
-        (project_id, title, description, status, priority, assignee, created_by),
+        (
+            data.project_id,
+            data.title,
+            data.description,
+            data.status,
+            data.priority,
+            data.assignee,
+            created_by,
+        ),
     )
     row = await cur.fetchone()
     assert row is not None

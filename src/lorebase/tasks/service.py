@@ -144,16 +144,7 @@ async def create_task(conn: Conn, *, principal: Principal, data: TaskCreate) -> 
     )
     if data.status == DONE:
         _check_done(data.title, dependency_rows)
-    task_id = await repository.insert_task(
-        conn,
-        project_id=data.project_id,
-        title=data.title,
-        description=data.description,
-        status=data.status,
-        priority=data.priority,
-        assignee=data.assignee,
-        created_by=principal.user_id,
-    )
+    task_id = await repository.insert_task(conn, data=data, created_by=principal.user_id)
     await repository.replace_dependencies(conn, task_id=task_id, depends_on=data.dependencies)
     return await _read(conn, task_id)
 
