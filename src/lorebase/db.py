@@ -179,6 +179,14 @@ class Database:
         return True
 
 
+async def one_row(cursor: psycopg.AsyncCursor[DictRow]) -> DictRow:
+    """The row a statement that always returns one (INSERT ... RETURNING, count(*)) returned."""
+    row = await cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
 def where_equal(where: list[str], params: list[Any], columns: Mapping[str, object]) -> None:
     """Add `column = %s` to `where`, and its value to `params`, for every column in `columns`
     whose value is not None (a list filter left out matches everything)."""

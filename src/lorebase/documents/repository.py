@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of
 from lorebase.documents.models import Version
 from lorebase.documents.schemas import DocumentFilter
 from lorebase.paging import PageRequest
@@ -59,9 +59,7 @@ async def insert_document(
             "created_by": created_by,
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def insert_version(
@@ -101,9 +99,7 @@ async def insert_version(
             "created_by": created_by,
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def get_document(

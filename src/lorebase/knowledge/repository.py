@@ -10,7 +10,7 @@ from uuid import UUID
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of
 from lorebase.knowledge.schemas import JobFilter
 from lorebase.paging import PageRequest
 
@@ -41,9 +41,7 @@ async def insert_job(
         """,
         (project_id, kind, Jsonb(payload), document_ids, created_by),
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def get_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn, page_of, where_equal
+from lorebase.db import Conn, one_row, page_of, where_equal
 from lorebase.paging import PageRequest
 from lorebase.projects.schemas import ProjectFilter
 
@@ -39,9 +39,7 @@ async def insert_project(
         SELECT """ + COLUMNS + ", 'owner' AS role FROM p",
         (name, description, tags, status, parent_id, owner_id),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cur)
 
 
 async def get_project_with_role(
@@ -186,9 +184,7 @@ async def upsert_member(
         """,
         (project_id, user_id, role),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cur)
 
 
 async def list_members(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn, page_of, where_equal
+from lorebase.db import Conn, one_row, page_of, where_equal
 from lorebase.paging import PageRequest
 from lorebase.tasks.schemas import TaskCreate, TaskFilter
 
@@ -54,8 +54,7 @@ async def insert_task(
             created_by,
         ),
     )
-    row = await cur.fetchone()
-    assert row is not None
+    row = await one_row(cur)
     task_id: UUID = row["id"]
     return task_id
 
