@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +177,23 @@ class Database:
         except Exception:
             return False
         return True
+
+
+async def one_row(cursor: psycopg.AsyncCursor[DictRow]) -> DictRow:
+    """The row a statement that always returns one (INSERT ... RETURNING, count(*)) returned."""
+    row = await cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
+def where_equal(where: list[str], params: list[Any], columns: Mapping[str, object]) -> None:
+    """Add `column = %s` to `where`, and its value to `params`, for every column in `columns`
+    whose value is not None (a list filter left out matches everything)."""
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
 
 
 async def page_of(

@@ -12,6 +12,14 @@ def elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
+@contextmanager
+def sample_ms(latencies: list[float]) -> Iterator[None]:
+    """Append the block's wall-clock time in milliseconds to `latencies` (when it returns)."""
+    start = time.perf_counter()
+    yield
+    latencies.append((time.perf_counter() - start) * 1000)
+
+
 class Timer:
     """Collects named spans into `timings_ms`; `stop()` adds `total`, the time since the start."""
 

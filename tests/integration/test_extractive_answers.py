@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from lorebase.answering.synthesis import Passage, synthesize_answer
+from lorebase.answering.synthesis import AnswerRequest, Passage, synthesize_answer
 from lorebase.context import AppContext
 from lorebase.providers.base import format_sources
 from lorebase.providers.extractive import (
@@ -29,7 +29,9 @@ OTHER = "The QX-7100 valve controller has no moving parts and needs no routine m
 async def _answer(ctx: AppContext, question: str, texts: list[str]) -> tuple[str, list[str]]:
     passages = [Passage(uuid.uuid4(), text) for text in texts]
     result = await synthesize_answer(
-        llm=ctx.llm, question=question, passages=passages, budget_tokens=2000, max_tokens=256
+        AnswerRequest(
+            llm=ctx.llm, question=question, passages=passages, budget_tokens=2000, max_tokens=256
+        )
     )
     by_id = {p.id: p.text for p in passages}
     for result_id, quote in result.citations:

@@ -37,6 +37,7 @@ from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.errors import Invalid, NotFound
+from lorebase.paging import PageRequest
 from lorebase.projects.schemas import ProjectRead
 from lorebase.projects.service import get_project_for, list_projects
 from lorebase.retrieval.schemas import CitationRead, QueryCreate, QueryEvent, ResultRead
@@ -61,7 +62,9 @@ async def _readable(ctx: AppContext, principal: Principal) -> list[ProjectRead]:
     """Every project the caller can read, oldest first as the projects list orders them."""
     projects: list[ProjectRead] = []
     while True:
-        page = await list_projects(ctx=ctx, principal=principal, skip=len(projects), limit=_PAGE)
+        page = await list_projects(
+            ctx=ctx, principal=principal, page=PageRequest(skip=len(projects), limit=_PAGE)
+        )
         projects.extend(page.items)
         if not page.items or len(projects) >= page.total:
             return projects

@@ -29,7 +29,13 @@ from lorebase.answering.cache import (
     store_answer,
 )
 from lorebase.answering.prompts import NO_ANSWER
-from lorebase.answering.synthesis import Answer, Passage, stream_answer, synthesize_answer
+from lorebase.answering.synthesis import (
+    Answer,
+    AnswerRequest,
+    Passage,
+    stream_answer,
+    synthesize_answer,
+)
 from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
@@ -206,25 +212,25 @@ async def _answer(
 ) -> AsyncIterator[_Step]:
     """The answer over the results with its checked citations: deltas as the model writes
     them (stream), or one completion (JSON)."""
-    passages = [Passage(r.id, r.chunk_text) for r in run.response.results]
+    request = AnswerRequest(
+        llm=ctx.llm,
+        question=query.request.query_text,
+        passages=[Passage(r.id, r.chunk_text) for r in run.response.results],
+        budget_tokens=ctx.settings.answer_context_tokens,
+        max_tokens=query.options.max_tokens or ctx.settings.answer_max_tokens,
+        temperature=query.options.temperature or 0.0,
+    )
     answer: Answer | None = None
     with Timer(run.response.timings_ms).span("answer"):
         if stream:
-            async for item in stream_answer(
-                llm=ctx.llm,
-                question=query.request.query_text,
-                passages=passages,
-                budget_tokens=ctx.settings.answer_context_tokens,
-                max_tokens=query.options.max_tokens or ctx.settings.answer_max_tokens,
-                temperature=query.options.temperature or 0.0,
-            ):
+            async for item in stream_answer(request):
                 if isinstance(item, Answer):
                     answer = item
                 else:
                     yield _Step("delta", run.response, text=item)
             answer = answer or Answer(text=NO_ANSWER)
         else:
-            answer = await _complete_answer(ctx, query, run, passages)
+            answer = await _complete_answer(query, run, request)
     if answer is not None:
         run.response.synthesized_answer = answer.text
         run.response.citations = [
@@ -235,19 +241,10 @@ async def _answer(
         yield _Step("citations", run.response)
 
 
-async def _complete_answer(
-    ctx: AppContext, query: _Query, run: _Run, passages: list[Passage]
-) -> Answer | None:
+async def _complete_answer(query: _Query, run: _Run, request: AnswerRequest) -> Answer | None:
     """One completion; None (a warning, a degraded run) when the chat model is unavailable."""
     try:
-        return await synthesize_answer(
-            llm=ctx.llm,
-            question=query.request.query_text,
-            passages=passages,
-            budget_tokens=ctx.settings.answer_context_tokens,
-            max_tokens=query.options.max_tokens or ctx.settings.answer_max_tokens,
-            temperature=query.options.temperature or 0.0,
-        )
+        return await synthesize_answer(request)
     except ProviderError as exc:
         if query.options.strict:
             raise

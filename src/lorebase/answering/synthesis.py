@@ -76,58 +76,53 @@ def finish_answer(text: str, passages: Sequence[Passage], warnings: list[str]) -
     )
 
 
-def _prepare(
-    question: str, passages: Sequence[Passage], *, budget_tokens: int, llm: ChatModel
-) -> list[Passage]:
-    return pack_passages(passages, budget_tokens=budget_tokens, counter=llm)
+def _prepare(request: AnswerRequest) -> list[Passage]:
+    return pack_passages(request.passages, budget_tokens=request.budget_tokens, counter=request.llm)
 
 
-async def synthesize_answer(
-    *,
-    llm: ChatModel,
-    question: str,
-    passages: Sequence[Passage],
-    budget_tokens: int,
-    max_tokens: int,
-    temperature: float = 0.0,
-) -> Answer:
+@dataclass(frozen=True)
+class AnswerRequest:
+    """What an answer is written from: the question, its passages (packed into
+    `budget_tokens` of context) and the model with its generation limits."""
+
+    llm: ChatModel
+    question: str
+    passages: Sequence[Passage]
+    budget_tokens: int
+    max_tokens: int
+    temperature: float = 0.0
+
+
+async def synthesize_answer(request: AnswerRequest) -> Answer:
     """One answer from the passages (NO_ANSWER without calling a model when there are none).
 
     Provider errors propagate: the caller decides whether to degrade."""
-    if not passages:
+    if not request.passages:
         return Answer(text=NO_ANSWER)
-    used = _prepare(question, passages, budget_tokens=budget_tokens, llm=llm)
+    used = _prepare(request)
     with collect_warnings() as provider_warnings:
-        completion = await llm.complete(
-            answer_messages(question, [p.text for p in used]),
-            max_tokens=max_tokens,
-            temperature=temperature,
+        completion = await request.llm.complete(
+            answer_messages(request.question, [p.text for p in used]),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
         )
     warnings = list(dict.fromkeys([*provider_warnings, *completion.warnings]))
     return finish_answer(completion.text, used, warnings)
 
 
-async def stream_answer(
-    *,
-    llm: ChatModel,
-    question: str,
-    passages: Sequence[Passage],
-    budget_tokens: int,
-    max_tokens: int,
-    temperature: float = 0.0,
-) -> AsyncIterator[str | Answer]:
+async def stream_answer(request: AnswerRequest) -> AsyncIterator[str | Answer]:
     """Text deltas as the model writes them, then the checked `Answer` as the last item."""
-    if not passages:
+    if not request.passages:
         yield NO_ANSWER
         yield Answer(text=NO_ANSWER)
         return
-    used = _prepare(question, passages, budget_tokens=budget_tokens, llm=llm)
+    used = _prepare(request)
     parts: list[str] = []
     with collect_warnings() as provider_warnings:
-        async for delta in llm.stream(
-            answer_messages(question, [p.text for p in used]),
-            max_tokens=max_tokens,
-            temperature=temperature,
+        async for delta in request.llm.stream(
+            answer_messages(request.question, [p.text for p in used]),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
         ):
             if delta:
                 parts.append(delta)

@@ -8,7 +8,6 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
 
 from lorebase.auth.credentials import header_credential
 from lorebase.auth.principal import Principal
@@ -16,7 +15,7 @@ from lorebase.auth.service import authenticate
 from lorebase.cache import text_key
 from lorebase.context import AppContext
 from lorebase.errors import Forbidden, Unauthorized
-from lorebase.paging import DEFAULT_LIMIT, Limit, Skip
+from lorebase.paging import DEFAULT_LIMIT, Limit, PageRequest, Skip
 from lorebase.paging import Page as Page  # the routes' list envelope, shared with MCP
 from lorebase.ratelimit import RateLimiter
 
@@ -88,19 +87,14 @@ async def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-class Pagination(BaseModel):
-    skip: int
-    limit: int
-
-
 async def get_pagination(
     skip: Annotated[Skip, Query()] = 0,
     limit: Annotated[Limit, Query()] = DEFAULT_LIMIT,
-) -> Pagination:
-    return Pagination(skip=skip, limit=limit)
+) -> PageRequest:
+    return PageRequest(skip=skip, limit=limit)
 
 
-PaginationDep = Annotated[Pagination, Depends(get_pagination)]
+PaginationDep = Annotated[PageRequest, Depends(get_pagination)]
 
 # --- rate limits (token buckets in Redis; see lorebase.ratelimit) ---------------------------
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of
 
 USER_COLUMNS = "id, username, email, is_admin, is_active, created_at, password_hash"
 
@@ -118,9 +118,7 @@ async def insert_api_key(
         """,
         (user_id, name, prefix, key_hash, scopes, project_id, expires_at),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cur)
 
 
 async def list_api_keys(

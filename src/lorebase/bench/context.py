@@ -10,8 +10,28 @@ from typing import Any
 
 from lorebase.bench import corpus, profile
 from lorebase.bench.client import ApiClient
-from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
+from lorebase.bench.load import LoadResult, LoadSpec, Request, resolve_generator, run_load
 from lorebase.bench.server import Memory, MemorySampler, ServeProcess, cpu_delta
+
+
+@dataclass(frozen=True)
+class Options:
+    """A run's choices, as `lorebase bench` takes them."""
+
+    quick: bool = False
+    workers: int = 2
+    scenarios: tuple[str, ...] = ()
+    json_path: Path | None = None
+    out_dir: Path = Path("bench/out")
+    generator: str = "auto"
+    connections: int | None = None
+    duration: float | None = None
+    keep_data: bool = False
+    profile: bool = False
+    corpus_kb: int | None = None
+    minutes: float = 10.0
+    # Issue 13's side-by-side run: the fake OpenAI-compatible embedder, the 200-file corpus.
+    side_by_side: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,30 +159,18 @@ class Bench:
     """The state shared by the scenarios of one run."""
 
     def __init__(
-        self,
-        *,
-        sizes: Sizes,
-        server: ServeProcess,
-        api: ApiClient,
-        generator: str,
-        wrk_path: str | None,
-        connections: int | None,
-        duration: float | None,
-        profile_dir: Path | None = None,
-        soak_minutes: float = 10.0,
-        embedder: str = "local",
+        self, options: Options, *, sizes: Sizes, server: ServeProcess, api: ApiClient, run_dir: Path
     ) -> None:
         self.sizes = sizes
         # "local" (the server's default embedder) or "fake-openai" (`bench.fake_embedder`).
-        self.embedder = embedder
+        self.embedder = "fake-openai" if options.side_by_side else "local"
         self.server = server
         self.api = api
-        self.generator = generator
-        self.wrk_path = wrk_path
-        self.connections = connections
-        self.duration = duration if duration is not None else sizes.duration
-        self.profile_dir = profile_dir
-        self.soak_minutes = soak_minutes
+        self.generator, self.wrk_path = resolve_generator(options.generator)
+        self.connections = options.connections
+        self.duration = options.duration if options.duration is not None else sizes.duration
+        self.profile_dir = run_dir / "profiles" if options.profile else None
+        self.soak_minutes = options.minutes
         self.paths: set[str] = set()
         self.projects: list[str] = []
         self.task_projects: list[str] = []
@@ -185,6 +193,10 @@ class Bench:
         if missing:
             raise Skip(f"the server has no route {', '.join(missing)} yet")
 
+    def run_load(self, spec: LoadSpec) -> LoadResult:
+        """`spec` put to the server by the run's load generator."""
+        return run_load(spec, generator=self.generator, wrk_path=self.wrk_path)
+
     def load(
         self,
         result: ScenarioResult,
@@ -198,17 +210,14 @@ class Bench:
         headers = {"Authorization": f"Bearer {token}"}
         conns = self.connections or connections
         if self.sizes.warmup > 0:
-            run_load(
-                LoadSpec(
-                    base_url=self.server.url,
-                    requests=warmup_requests or requests,
-                    headers=headers,
-                    duration=self.sizes.warmup,
-                    connections=conns,
-                ),
-                generator=self.generator,
-                wrk_path=self.wrk_path,
+            warmup = LoadSpec(
+                base_url=self.server.url,
+                requests=warmup_requests or requests,
+                headers=headers,
+                duration=self.sizes.warmup,
+                connections=conns,
             )
+            self.run_load(warmup)
         result.memory_idle = self.server.memory()
         result.loadavg_before = round(os.getloadavg()[0], 2)
         spy = None
@@ -218,17 +227,14 @@ class Bench:
             spy = profile.start(target, stacks, duration=self.duration)
         cpu_before = self.server.cpu_seconds()
         with MemorySampler(self.server.roots()) as sampler:
-            load = run_load(
-                LoadSpec(
-                    base_url=self.server.url,
-                    requests=requests,
-                    headers=headers,
-                    duration=self.duration,
-                    connections=conns,
-                ),
-                generator=self.generator,
-                wrk_path=self.wrk_path,
+            spec = LoadSpec(
+                base_url=self.server.url,
+                requests=requests,
+                headers=headers,
+                duration=self.duration,
+                connections=conns,
             )
+            load = self.run_load(spec)
         spent = cpu_delta(cpu_before, self.server.cpu_seconds())
         result.server_cpu_s = spent["total"]
         result.details["server_cpu_s_by_process"] = spent

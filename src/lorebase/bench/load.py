@@ -10,14 +10,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 log = logging.getLogger(__name__)
 
 GENERATORS = ("auto", "wrk", "python")
 _MARKER = "LOREBASE_BENCH_RESULT "
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,26 @@ class Request:
     path: str
     body: bytes = b""
     content_type: str | None = None
+
+
+def query_body(project_id: str, text: str, *, hybrid: bool, answer: bool = False) -> bytes:
+    """A `POST /rag/query` body as the scenarios send it: top 5, never re-ranked."""
+    return orjson.dumps(
+        {
+            "project_id": project_id,
+            "query_text": text,
+            "top_k": 5,
+            "use_hybrid_search": hybrid,
+            "use_re_ranking": False,
+            "use_agentic_rag": answer,
+        }
+    )
+
+
+def query_request(project_id: str, text: str, *, hybrid: bool, answer: bool = False) -> Request:
+    """`POST /api/v1/rag/query` with a `query_body`."""
+    body = query_body(project_id, text, hybrid=hybrid, answer=answer)
+    return Request("POST", "/api/v1/rag/query", body, JSON)
 
 
 @dataclass(frozen=True)
@@ -193,6 +217,21 @@ def write_request_file(path: Path, spec: LoadSpec) -> None:
             out.write(req.body + b"\n")
 
 
+def _measure(
+    cmd: list[str], spec: LoadSpec, failure: Callable[[subprocess.CompletedProcess[str]], str]
+) -> dict[str, Any]:
+    """Run a generator process for `spec`; the result it prints after `_MARKER`, or
+    RuntimeError(`failure(proc)`)."""
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=spec.duration + 120, check=False
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(_MARKER)), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(failure(proc))
+    raw: dict[str, Any] = json.loads(line[len(_MARKER) :])
+    return raw
+
+
 def _run_wrk(wrk: str, spec: LoadSpec, workdir: Path) -> LoadResult:
     script = workdir / "bench.lua"
     script.write_text(_LUA)
@@ -212,13 +251,9 @@ def _run_wrk(wrk: str, spec: LoadSpec, workdir: Path) -> LoadResult:
         str(data),
         str(threads),
     ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=spec.duration + 120, check=False
+    raw = _measure(
+        cmd, spec, lambda proc: f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}"
     )
-    line = next((x for x in proc.stdout.splitlines() if x.startswith(_MARKER)), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
-    raw = json.loads(line[len(_MARKER) :])
     duration = raw["duration_us"] / 1e6
     return LoadResult(
         generator="wrk",
@@ -254,13 +289,7 @@ def _run_python(spec: LoadSpec, workdir: Path) -> LoadResult:
         "--timeout",
         str(spec.timeout),
     ]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=spec.duration + 120, check=False
-    )
-    line = next((x for x in proc.stdout.splitlines() if x.startswith(_MARKER)), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"python load generator failed: {proc.stderr[-2000:]}")
-    raw = json.loads(line[len(_MARKER) :])
+    raw = _measure(cmd, spec, lambda proc: f"python load generator failed: {proc.stderr[-2000:]}")
     return LoadResult(generator="python", distinct_requests=len(spec.requests), **raw)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import numpy as np
 
 from lorebase.bench import repository
+from lorebase.db import Conn
 from lorebase.retrieval.repository import filter_sql, set_ef_search, vector_candidates
+from lorebase.timing import sample_ms
 
 Matrix = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -39,6 +40,26 @@ def exact_top_k(
 
 def _percentile(values: list[float], pct: float) -> float:
     return float(np.percentile(np.asarray(values), pct)) if values else 0.0
+
+
+async def _search_at(
+    conn: Conn, ef: int, project_id: uuid.UUID, *, model: str, dim: int, vector: Any, k: int
+) -> list[tuple[uuid.UUID, float]]:
+    """The server's vector search SQL, unfiltered, at `hnsw.ef_search` = `ef`."""
+    params: dict[str, Any] = {}
+    no_filters = filter_sql(document_ids=None, tags=None, types=None, metadata=None, params=params)
+    async with conn.transaction():
+        await set_ef_search(conn, ef_search=ef)
+        return await vector_candidates(
+            conn,
+            project_id=project_id,
+            model=model,
+            dim=dim,
+            query_vector=vector,
+            limit=k,
+            filters=no_filters,
+            params=params,
+        )
 
 
 async def measure_recall(
@@ -72,24 +93,8 @@ async def measure_recall(
             hits = 0
             latencies: list[float] = []
             for q, expected in zip(queries, truth_ids, strict=True):
-                began = time.perf_counter()
-                params: dict[str, Any] = {}
-                no_filters = filter_sql(
-                    document_ids=None, tags=None, types=None, metadata=None, params=params
-                )
-                async with conn.transaction():
-                    await set_ef_search(conn, ef_search=ef)
-                    found = await vector_candidates(
-                        conn,
-                        project_id=pid,
-                        model=model,
-                        dim=dim,
-                        query_vector=q,
-                        limit=k,
-                        filters=no_filters,
-                        params=params,
-                    )
-                latencies.append((time.perf_counter() - began) * 1000)
+                with sample_ms(latencies):
+                    found = await _search_at(conn, ef, pid, model=model, dim=dim, vector=q, k=k)
                 hits += len({row_id for row_id, _ in found} & expected)
             out["by_ef"][str(ef)] = {
                 "recall": round(hits / (k * len(queries)), 4),

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -26,12 +26,12 @@ from lorebase.bench.context import (
     QUICK,
     SIDE_BY_SIDE,
     Bench,
+    Options,
     ScenarioResult,
     Sizes,
     Skip,
 )
 from lorebase.bench.fake_embedder import FakeEmbedder
-from lorebase.bench.load import resolve_generator
 from lorebase.bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS, SIDE_BY_SIDE_SCENARIOS
 from lorebase.bench.server import FOREIGN_ENV, ServeProcess
 from lorebase.settings import Settings
@@ -49,24 +49,6 @@ SERVER_ENV = {
     "ACCESS_LOG": "true",
 }
 REPORT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Options:
-    quick: bool = False
-    workers: int = 2
-    scenarios: tuple[str, ...] = ()
-    json_path: Path | None = None
-    out_dir: Path = Path("bench/out")
-    generator: str = "auto"
-    connections: int | None = None
-    duration: float | None = None
-    keep_data: bool = False
-    profile: bool = False
-    corpus_kb: int | None = None
-    minutes: float = 10.0
-    # Issue 13's side-by-side run: the fake OpenAI-compatible embedder, the 200-file corpus.
-    side_by_side: bool = False
 
 
 def _machine() -> dict[str, Any]:
@@ -154,18 +136,17 @@ def _run_scenarios(bench: Bench, names: list[str]) -> list[ScenarioResult]:
 def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
     names = _scenario_names(options)
     sizes = _sizes(options)
-    embedder = "fake-openai" if options.side_by_side else "local"
-    generator, wrk_path = resolve_generator(options.generator)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = (options.out_dir / f"run-{stamp}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     server = ServeProcess(
         run_dir / "data", workers=options.workers, log_path=run_dir / "serve.log", env=env
     )
-    report = _report_header(options, sizes, generator=generator, embedder=embedder)
+    api = ApiClient(server.url)
+    bench = Bench(options, sizes=sizes, server=server, api=api, run_dir=run_dir)
+    report = _report_header(options, bench)
     results: list[ScenarioResult] = []
     began = time.perf_counter()
-    api = ApiClient(server.url)
     try:
         started = time.perf_counter()
         server.start()
@@ -173,18 +154,6 @@ def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
         time.sleep(1.0)
         report["server"]["memory_idle_after_start"] = asdict(server.memory())
         api.register_and_login("bench-user", "bench password 0123456789")
-        bench = Bench(
-            sizes=sizes,
-            server=server,
-            api=api,
-            generator=generator,
-            wrk_path=wrk_path,
-            connections=options.connections,
-            duration=options.duration,
-            profile_dir=run_dir / "profiles" if options.profile else None,
-            soak_minutes=options.minutes,
-            embedder=embedder,
-        )
         bench.paths = api.paths()
         results = _run_scenarios(bench, names)
         report["server"]["memory_idle_at_end"] = asdict(server.memory())
@@ -200,9 +169,7 @@ def _run_bench(options: Options, env: dict[str, str]) -> dict[str, Any]:
     return report
 
 
-def _report_header(
-    options: Options, sizes: Sizes, *, generator: str, embedder: str
-) -> dict[str, Any]:
+def _report_header(options: Options, bench: Bench) -> dict[str, Any]:
     """What the report says of the run before any scenario: versions, machine, sizes, server."""
     return {
         "version": REPORT_VERSION,
@@ -212,11 +179,11 @@ def _report_header(
         + ("quick" if options.quick else "default"),
         "machine": _machine(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "sizes": asdict(sizes),
+        "sizes": asdict(bench.sizes),
         "server": {
             "workers": options.workers,
-            "generator": generator,
-            "embedder": embedder,
+            "generator": bench.generator,
+            "embedder": bench.embedder,
             "env": SERVER_ENV,
             # Settings the caller's environment passes on to the server (e.g. HNSW_EF_SEARCH).
             "settings_from_environment": _settings_environment(),

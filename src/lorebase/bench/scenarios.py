@@ -14,7 +14,7 @@ import orjson
 
 from lorebase.bench import repository
 from lorebase.bench.context import Bench, ScenarioResult, Skip
-from lorebase.bench.load import Request
+from lorebase.bench.load import JSON, Request, query_body, query_request
 from lorebase.bench.recall import measure_recall
 from lorebase.bench.replica import replica
 from lorebase.bench.seeding import (
@@ -28,8 +28,6 @@ from lorebase.bench.seeding import (
 from lorebase.bench.soak import soak
 from lorebase.embedding.service import embedding_input
 from lorebase.settings import Settings
-
-JSON = "application/json"
 
 
 def reads_project(bench: Bench, result: ScenarioResult) -> None:
@@ -123,19 +121,6 @@ def _side_by_side_verdict(bench: Bench, result: ScenarioResult) -> bool | None:
     return bool(cpu_ms <= target)
 
 
-def _query_body(project_id: str, text: str, *, hybrid: bool) -> bytes:
-    return orjson.dumps(
-        {
-            "project_id": project_id,
-            "query_text": text,
-            "top_k": 5,
-            "use_hybrid_search": hybrid,
-            "use_re_ranking": False,
-            "use_agentic_rag": False,
-        }
-    )
-
-
 def _queries(bench: Bench, count: int) -> list[str]:
     """The next `count` distinct queries: no two scenarios share one (no cache carries over)."""
     pool = bench.query_pool()
@@ -152,7 +137,7 @@ def _search(bench: Bench, result: ScenarioResult, *, hybrid: bool) -> None:
     warm = _queries(bench, max(50, bench.sizes.queries_per_scenario // 5))
     texts = _queries(bench, bench.sizes.queries_per_scenario)
     sample = bench.api.post(
-        "/rag/query", orjson.loads(_query_body(seed.project_id, warm.pop(), hybrid=hybrid))
+        "/rag/query", orjson.loads(query_body(seed.project_id, warm.pop(), hybrid=hybrid))
     )
     result.details["sample"] = {
         "total_results": sample.get("total_results"),
@@ -164,12 +149,7 @@ def _search(bench: Bench, result: ScenarioResult, *, hybrid: bool) -> None:
         raise RuntimeError("a search over the seeded corpus returned no results")
 
     def requests(items: list[str]) -> list[Request]:
-        return [
-            Request(
-                "POST", "/api/v1/rag/query", _query_body(seed.project_id, t, hybrid=hybrid), JSON
-            )
-            for t in items
-        ]
+        return [query_request(seed.project_id, t, hybrid=hybrid) for t in items]
 
     load = bench.load(
         result,
@@ -212,7 +192,7 @@ def search_cached(bench: Bench, result: ScenarioResult) -> None:
     bench.require("/api/v1/rag/query")
     seed = ensure_filled(bench)
     (text,) = _queries(bench, 1)
-    body = _query_body(seed.project_id, text, hybrid=False)
+    body = query_body(seed.project_id, text, hybrid=False)
     first = bench.api.post("/rag/query", orjson.loads(body))
     second = bench.api.post("/rag/query", orjson.loads(body))
     result.details["second_call_cached"] = second.get("cached")

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -139,29 +140,42 @@ def tree_memory(roots: list[int]) -> Memory:
     )
 
 
-class MemorySampler:
-    """Samples a process tree's memory in a thread; `peak` is the largest PSS seen."""
+class Ticker:
+    """Calls `tick` every `interval` seconds in a daemon thread while the `with` block runs."""
 
-    def __init__(self, roots: list[int], *, interval: float = 1.0) -> None:
-        self.roots = roots
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.peak: Memory | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def tick(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            sample = tree_memory(self.roots)
-            if self.peak is None or sample.pss_mb > self.peak.pss_mb:
-                self.peak = sample
+            self.tick()
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class MemorySampler(Ticker):
+    """Samples a process tree's memory in a thread; `peak` is the largest PSS seen."""
+
+    def __init__(self, roots: list[int], *, interval: float = 1.0) -> None:
+        super().__init__(interval)
+        self.roots = roots
+        self.peak: Memory | None = None
+
+    def tick(self) -> None:
+        sample = tree_memory(self.roots)
+        if self.peak is None or sample.pss_mb > self.peak.pss_mb:
+            self.peak = sample
 
 
 def postmaster(pgdata: Path) -> tuple[int, str] | None:

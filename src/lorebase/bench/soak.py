@@ -11,25 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lorebase.bench.context import Bench, ScenarioResult
-from lorebase.bench.load import LoadResult, LoadSpec, Request, run_load
+from lorebase.bench.load import LoadResult, LoadSpec, Request, query_request
 from lorebase.bench.pgmemory import postgres_memory, prewarm, shared_memory_bound
 from lorebase.bench.seeding import ensure_corpus, ensure_projects, ensure_task_projects
-from lorebase.bench.server import _kb_fields, _kind, process_tree
+from lorebase.bench.server import Ticker, _kb_fields, _kind, process_tree
 from lorebase.bench.soak_ttl import cache_counters, hit_report, repeat_requests, zipf_texts
 from lorebase.cache import Cache
 from lorebase.embedded import EmbeddedRedis
 from lorebase.ratelimit import RateLimiter
 from lorebase.settings import Settings
 
-JSON = "application/json"
 log = logging.getLogger(__name__)
 WARMUP_SECONDS = 60.0
 SAMPLE_SECONDS = 15.0
@@ -47,19 +43,6 @@ def _distinct_texts(bench: Bench, count: int) -> list[str]:
     ]
 
 
-def _body(project_id: str, text: str, *, hybrid: bool, answer: bool) -> bytes:
-    return orjson.dumps(
-        {
-            "project_id": project_id,
-            "query_text": text,
-            "top_k": 5,
-            "use_hybrid_search": hybrid,
-            "use_re_ranking": False,
-            "use_agentic_rag": answer,
-        }
-    )
-
-
 def mixed_requests(
     *, projects: list[str], task_projects: list[str], corpus_project: str, texts: list[str]
 ) -> list[Request]:
@@ -75,10 +58,10 @@ def mixed_requests(
         tasks = task_projects[i % len(task_projects)]
         requests.append(Request("GET", f"/api/v1/tasks?project_id={tasks}"))
         for hybrid, answer in ((False, False), (False, False), (True, False), (True, False)):
-            body = _body(corpus_project, next(searches), hybrid=hybrid, answer=answer)
-            requests.append(Request("POST", "/api/v1/rag/query", body, JSON))
-        body = _body(corpus_project, next(searches), hybrid=True, answer=True)
-        requests.append(Request("POST", "/api/v1/rag/query", body, JSON))
+            requests.append(
+                query_request(corpus_project, next(searches), hybrid=hybrid, answer=answer)
+            )
+        requests.append(query_request(corpus_project, next(searches), hybrid=True, answer=True))
     return requests
 
 
@@ -155,30 +138,20 @@ async def _limit_holds(url: str, started_bucket: str) -> dict[str, Any]:
     return {"bucket_from_start_allowed": kept, "fresh_bucket_hits": hits, "held": held}
 
 
-class _Sampler:
+class _Sampler(Ticker):
     """Process memory and Redis state every `SAMPLE_SECONDS` while the main load runs."""
 
     def __init__(self, bench: Bench, redis_url: str) -> None:
+        super().__init__(SAMPLE_SECONDS)
         self.bench, self.redis_url = bench, redis_url
         self.samples: list[dict[str, Any]] = []
-        self._stop = threading.Event()
         self._began = time.monotonic()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_SECONDS):
-            sample: dict[str, Any] = {"t_s": round(time.monotonic() - self._began)}
-            sample["processes"] = process_memory(self.bench)
-            sample["redis"] = asyncio.run(_redis_state(self.redis_url))
-            self.samples.append(sample)
-
-    def __enter__(self) -> _Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def tick(self) -> None:
+        sample: dict[str, Any] = {"t_s": round(time.monotonic() - self._began)}
+        sample["processes"] = process_memory(self.bench)
+        sample["redis"] = asyncio.run(_redis_state(self.redis_url))
+        self.samples.append(sample)
 
 
 def _load(bench: Bench, requests: list[Request], seconds: float) -> LoadResult:
@@ -192,7 +165,7 @@ def _load(bench: Bench, requests: list[Request], seconds: float) -> LoadResult:
         # for more than the default 10 s and would count as a socket error.
         timeout=SOAK_TIMEOUT_SECONDS,
     )
-    return run_load(spec, generator=bench.generator, wrk_path=bench.wrk_path)
+    return bench.run_load(spec)
 
 
 def soak(bench: Bench, result: ScenarioResult) -> None:

@@ -12,11 +12,8 @@ import re
 from typing import Any
 
 import httpx
-import orjson
 
-from lorebase.bench.load import Request
-
-JSON = "application/json"
+from lorebase.bench.load import Request, query_request
 
 _SAMPLE = re.compile(
     r"^(lorebase_cache_(?:requests_total|hit_age_seconds_bucket))\{([^}]*)\} (\S+)$"
@@ -80,13 +77,5 @@ def repeat_requests(project_id: str, texts: list[str]) -> list[Request]:
     requests = []
     for i, text in enumerate(texts):
         hybrid, answer = kinds[i % len(kinds)]
-        body = {
-            "project_id": project_id,
-            "query_text": text,
-            "top_k": 5,
-            "use_hybrid_search": hybrid,
-            "use_re_ranking": False,
-            "use_agentic_rag": answer,
-        }
-        requests.append(Request("POST", "/api/v1/rag/query", orjson.dumps(body), JSON))
+        requests.append(query_request(project_id, text, hybrid=hybrid, answer=answer))
     return requests

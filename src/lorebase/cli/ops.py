@@ -20,7 +20,7 @@ from pydantic import SecretStr, ValidationError
 from lorebase.auth.schemas import UserCreate, UserRead
 from lorebase.auth.service import register_user
 from lorebase.banner import print_banner_when_up
-from lorebase.bench.runner import Options as BenchOptions
+from lorebase.bench.context import Options as BenchOptions
 from lorebase.bench.runner import main as run_bench_main
 from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.cli.base import (

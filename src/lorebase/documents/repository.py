@@ -9,8 +9,10 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of
 from lorebase.documents.models import Version
+from lorebase.documents.schemas import DocumentFilter
+from lorebase.paging import PageRequest
 
 _DOCUMENT_COLUMNS = (
     "id, project_id, name, type, tags, status, version, content_hash, source_uri, metadata, "
@@ -57,9 +59,7 @@ async def insert_document(
             "created_by": created_by,
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def insert_version(
@@ -99,9 +99,7 @@ async def insert_version(
             "created_by": created_by,
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def get_document(
@@ -174,28 +172,27 @@ async def list_by_source_prefix(
 async def list_documents(
     conn: Conn,
     *,
-    project_id: UUID,
-    skip: int,
-    limit: int,
-    type: str | None = None,
-    tag: str | None = None,
-    status: str | None = None,
-    name: str | None = None,
+    filters: DocumentFilter,
+    page: PageRequest,
 ) -> tuple[list[dict[str, Any]], int]:
     clauses = [sql.SQL("project_id = %(project_id)s")]
-    params: dict[str, Any] = {"project_id": project_id, "skip": skip, "limit": limit}
-    if type is not None:
+    params: dict[str, Any] = {
+        "project_id": filters.project_id,
+        "skip": page.skip,
+        "limit": page.limit,
+    }
+    if filters.type is not None:
         clauses.append(sql.SQL("type = %(type)s"))
-        params["type"] = type
-    if tag is not None:
+        params["type"] = filters.type
+    if filters.tag is not None:
         clauses.append(sql.SQL("%(tag)s = ANY(tags)"))
-        params["tag"] = tag
-    if status is not None:
+        params["tag"] = filters.tag
+    if filters.status is not None:
         clauses.append(sql.SQL("status = %(status)s"))
-        params["status"] = status
-    if name is not None:
+        params["status"] = filters.status
+    if filters.name is not None:
         clauses.append(sql.SQL("name ILIKE %(name)s"))
-        params["name"] = "%" + name.replace("%", "\\%").replace("_", "\\_") + "%"
+        params["name"] = "%" + filters.name.replace("%", "\\%").replace("_", "\\_") + "%"
     where = sql.SQL(" AND ").join(clauses)
     query = sql.SQL(
         "SELECT {columns}, count(*) OVER () AS total FROM documents WHERE {where} "
@@ -203,7 +200,7 @@ async def list_documents(
     ).format(columns=sql.SQL(_DOCUMENT_COLUMNS), where=where)
     cursor = await conn.execute(query, params)
     count = sql.SQL("SELECT count(*) AS total FROM documents WHERE {where}").format(where=where)
-    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
+    return await page_of(conn, await cursor.fetchall(), skip=page.skip, count=count, params=params)
 
 
 async def update_document(

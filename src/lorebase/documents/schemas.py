@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,17 @@ MAX_CONTENT_CHARS = 20_000_000
 
 def _check_tags(tags: list[str] | None) -> list[str] | None:
     return None if tags is None else clean_tags(tags)
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which of a project's documents a list shows (None: any; `name` is a substring)."""
+
+    project_id: UUID
+    type: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    name: str | None = None
 
 
 class DocumentCreate(BaseModel):

@@ -25,14 +25,15 @@ from lorebase.documents.models import (
 )
 from lorebase.documents.schemas import (
     DocumentCreate,
+    DocumentFilter,
     DocumentRead,
     DocumentUpdate,
     DocumentVersionRead,
     VersionCreate,
 )
 from lorebase.errors import Invalid, NotFound
-from lorebase.paging import Page
-from lorebase.projects.service import bump_corpus_generation, get_project_for
+from lorebase.paging import Page, PageRequest
+from lorebase.projects.service import bump_corpus_generation, get_project_for, row_in_project
 
 
 async def write_version(
@@ -216,16 +217,13 @@ async def _document_for(
     conn: Conn, *, principal: Principal, document_id: UUID, permission: Permission
 ) -> dict[str, Any]:
     """The document if the caller holds `permission` on its project (404 otherwise)."""
-    row = await repository.get_document(conn, document_id=document_id)
-    if row is None:
-        raise NotFound("document not found")
-    try:
-        await get_project_for(
-            conn, principal=principal, project_id=row["project_id"], permission=permission
-        )
-    except NotFound:
-        raise NotFound("document not found") from None
-    return row
+    return await row_in_project(
+        conn,
+        await repository.get_document(conn, document_id=document_id),
+        principal=principal,
+        permission=permission,
+        missing=NotFound("document not found"),
+    )
 
 
 async def _text_content(
@@ -271,31 +269,17 @@ async def list_documents(
     *,
     ctx: AppContext,
     principal: Principal,
-    project_id: UUID,
-    skip: int = 0,
-    limit: int = 50,
-    type: str | None = None,
-    tag: str | None = None,
-    status: str | None = None,
-    name: str | None = None,
+    filters: DocumentFilter,
+    page: PageRequest,
 ) -> Page[DocumentRead]:
     """A project's documents, newest first (without content)."""
     async with ctx.db.connection() as conn:
         await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.READ
+            conn, principal=principal, project_id=filters.project_id, permission=Permission.READ
         )
-        rows, total = await repository.list_documents(
-            conn,
-            project_id=project_id,
-            skip=skip,
-            limit=limit,
-            type=type,
-            tag=tag,
-            status=status,
-            name=name,
-        )
+        rows, total = await repository.list_documents(conn, filters=filters, page=page)
     items = [DocumentRead(**row) for row in rows]
-    return Page[DocumentRead](items=items, total=total, skip=skip, limit=limit)
+    return Page[DocumentRead](items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 async def get_document(

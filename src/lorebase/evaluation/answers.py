@@ -3,7 +3,6 @@ answer and citations judged against the qrels."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from lorebase.answering.prompts import NO_ANSWER
@@ -15,6 +14,7 @@ from lorebase.evaluation.metrics import percentile
 from lorebase.evaluation.report import AnswerMetrics
 from lorebase.providers.extractive import NO_ANSWER as EXTRACTIVE_NO_ANSWER
 from lorebase.retrieval.schemas import QueryCreate
+from lorebase.timing import sample_ms
 
 TOP_K = 10
 
@@ -37,20 +37,16 @@ async def answer_metrics(
     answered = cites = top1 = missed = 0
     latencies: list[float] = []
     for qid, text in dataset.queries.items():
-        started = time.perf_counter()
-        response = await run_query(
-            ctx=ctx,
-            principal=principal,
-            query=QueryCreate(
-                project_id=project_id,
-                query_text=text,
-                top_k=TOP_K,
-                use_hybrid_search=hybrid,
-                use_re_ranking=rerank,
-                use_agentic_rag=True,
-            ),
+        query = QueryCreate(
+            project_id=project_id,
+            query_text=text,
+            top_k=TOP_K,
+            use_hybrid_search=hybrid,
+            use_re_ranking=rerank,
+            use_agentic_rag=True,
         )
-        latencies.append((time.perf_counter() - started) * 1000)
+        with sample_ms(latencies):
+            response = await run_query(ctx=ctx, principal=principal, query=query)
         relevant = dataset.qrels[qid]
         document_of = {r.id: doc_of.get(r.document_id) for r in response.results}
         first_relevant = bool(response.results) and (

@@ -38,6 +38,7 @@ from lorebase.knowledge.pipeline import (
 from lorebase.projects.schemas import ProjectCreate
 from lorebase.projects.service import create_project, delete_project, get_project_for
 from lorebase.retrieval.search import SearchMode, count_chunks, search, target_of
+from lorebase.timing import sample_ms
 
 # (label, search mode, re-rank)
 MODES: dict[str, tuple[SearchMode, bool]] = {
@@ -224,17 +225,16 @@ async def _run_mode(
     warnings: list[str] = []
     by_kind: dict[str, list[float]] = {}
     for qid, text in dataset.queries.items():
-        started = time.perf_counter()
-        outcome = await search(
-            ctx,
-            target=target,
-            query_text=text,
-            mode=mode,
-            top_k=DEPTH,
-            use_re_ranking=rerank,
-            use_query_cache=False,
-        )
-        latencies.append((time.perf_counter() - started) * 1000)
+        with sample_ms(latencies):
+            outcome = await search(
+                ctx,
+                target=target,
+                query_text=text,
+                mode=mode,
+                top_k=DEPTH,
+                use_re_ranking=rerank,
+                use_query_cache=False,
+            )
         warnings.extend(w for w in outcome.warnings if w not in warnings)
         ranked: list[str] = []
         for result in outcome.results:

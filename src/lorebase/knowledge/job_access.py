@@ -11,7 +11,7 @@ from lorebase.auth.principal import Principal
 from lorebase.db import Conn
 from lorebase.errors import NotFound
 from lorebase.knowledge import repository
-from lorebase.projects.service import get_project_for
+from lorebase.projects.service import row_in_project
 
 
 async def job_for(
@@ -20,12 +20,6 @@ async def job_for(
     """The job's row (locked FOR UPDATE when `lock`), or NotFound."""
     fetch = repository.lock_job if lock else repository.get_job
     row = await fetch(conn, job_id=job_id)
-    if row is None:
-        raise NotFound("job not found")
-    try:
-        await get_project_for(
-            conn, principal=principal, project_id=row["project_id"], permission=permission
-        )
-    except NotFound:
-        raise NotFound("job not found") from None
-    return row
+    return await row_in_project(
+        conn, row, principal=principal, permission=permission, missing=NotFound("job not found")
+    )

@@ -10,7 +10,9 @@ from uuid import UUID
 import numpy as np
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of
+from lorebase.knowledge.schemas import JobFilter
+from lorebase.paging import PageRequest
 
 _JOB_COLUMNS = (
     "id, project_id, kind, status, stage, progress_done, progress_total, error, document_ids, "
@@ -39,9 +41,7 @@ async def insert_job(
         """,
         (project_id, kind, Jsonb(payload), document_ids, created_by),
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def get_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:
@@ -63,22 +63,25 @@ async def list_jobs(
     *,
     project_id: UUID | None,
     member: UUID | None,
-    status: str | None,
-    kind: str | None,
-    skip: int,
-    limit: int,
+    filters: JobFilter,
+    page: PageRequest,
 ) -> tuple[list[dict[str, Any]], int]:
     """Jobs, newest first: of one project and/or of the projects `member` belongs to."""
-    params = {"project_id": project_id, "member": member, "status": status, "kind": kind}
+    params = {
+        "project_id": project_id,
+        "member": member,
+        "status": filters.status,
+        "kind": filters.kind,
+    }
     cursor = await conn.execute(
         f"""
         SELECT {_JOB_COLUMNS}, count(*) OVER () AS total FROM jobs WHERE {_JOB_FILTER}
         ORDER BY created_at DESC, id OFFSET %(skip)s LIMIT %(limit)s
         """,
-        {**params, "skip": skip, "limit": limit},
+        {**params, "skip": page.skip, "limit": page.limit},
     )
     count = f"SELECT count(*) AS total FROM jobs WHERE {_JOB_FILTER}"
-    return await page_of(conn, await cursor.fetchall(), skip=skip, count=count, params=params)
+    return await page_of(conn, await cursor.fetchall(), skip=page.skip, count=count, params=params)
 
 
 async def start_job(conn: Conn, *, job_id: UUID) -> dict[str, Any] | None:

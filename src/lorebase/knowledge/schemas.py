@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -100,6 +101,14 @@ class JobProgress(BaseModel):
     total: int
     stage: str | None = None
     stages: dict[str, StageProgress] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a list shows (None: any)."""
+
+    status: str | None = None
+    kind: str | None = None
 
 
 class JobRead(BaseModel):

@@ -20,6 +20,7 @@ from lorebase.knowledge.schemas import (
     GitCreate,
     IngestAccepted,
     JobAccepted,
+    JobFilter,
     JobRead,
     TextIngest,
 )
@@ -34,6 +35,7 @@ from lorebase.knowledge.sources.upload import (
     inspect_files,
     text_file,
 )
+from lorebase.paging import Page, PageRequest
 from lorebase.projects.service import get_project_for
 
 MAX_FILES_PER_UPLOAD = 100
@@ -270,12 +272,10 @@ async def list_jobs(
     *,
     ctx: AppContext,
     principal: Principal,
-    project_id: UUID | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    skip: int = 0,
-    limit: int = 50,
-) -> tuple[list[JobRead], int]:
+    project_id: UUID | None,
+    filters: JobFilter,
+    page: PageRequest,
+) -> Page[JobRead]:
     """A project's jobs, or (no `project_id`) those of every project the caller can read,
     newest first."""
     async with ctx.db.connection() as conn:
@@ -287,12 +287,11 @@ async def list_jobs(
             conn,
             project_id=project_id or principal.project_id,
             member=None if project_id is not None or principal.is_admin else principal.user_id,
-            status=status,
-            kind=kind,
-            skip=skip,
-            limit=limit,
+            filters=filters,
+            page=page,
         )
-    return [JobRead.from_row(row) for row in rows], total
+    items = [JobRead.from_row(row) for row in rows]
+    return Page[JobRead](items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 async def cancel_job(*, ctx: AppContext, principal: Principal, job_id: UUID) -> JobRead:

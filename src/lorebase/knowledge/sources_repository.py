@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from lorebase.db import Conn
+from lorebase.db import Conn, one_row
 
 SOURCE_COLUMNS = (
     "id, project_id, kind, uri, settings, state, sync_interval_seconds, next_sync_at, status, "
@@ -37,9 +37,7 @@ async def upsert_source(
         """,
         (project_id, kind, uri, Jsonb(settings), created_by),
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cursor)
 
 
 async def get_source(conn: Conn, *, source_id: UUID) -> dict[str, Any] | None:

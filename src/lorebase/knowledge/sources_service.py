@@ -25,7 +25,7 @@ from lorebase.knowledge.source_schemas import (
     SourceRead,
     SourceUpdate,
 )
-from lorebase.projects.service import get_project_for
+from lorebase.projects.service import get_project_for, row_in_project
 
 _NOT_NULL = ("tags", "max_depth", "respect_robots_txt", "discover")
 
@@ -35,20 +35,34 @@ async def _source_for(
 ) -> dict[str, Any]:
     """The source if the caller holds `permission` on its project: 404 word for word the
     same for a source that does not exist and one the caller may not see."""
-    row = await sources_repository.get_source(conn, source_id=source_id)
-    if row is None:
-        raise NotFound("source not found")
-    try:
-        await get_project_for(
-            conn, principal=principal, project_id=row["project_id"], permission=permission
-        )
-    except NotFound:
-        raise NotFound("source not found") from None
-    if lock:
-        row = await sources_repository.lock_source(conn, source_id=source_id)
-        if row is None:
-            raise NotFound("source not found")  # deleted meanwhile
-    return row
+    row = await row_in_project(
+        conn,
+        await sources_repository.get_source(conn, source_id=source_id),
+        principal=principal,
+        permission=permission,
+        missing=NotFound("source not found"),
+    )
+    if not lock:
+        return row
+    locked = await sources_repository.lock_source(conn, source_id=source_id)
+    if locked is None:
+        raise NotFound("source not found")  # deleted meanwhile
+    return locked
+
+
+async def _claim_source(
+    conn: Conn, *, principal: Principal, source_id: UUID
+) -> tuple[dict[str, Any], UUID | None]:
+    """The source, locked for a write the caller may make (409 while it is being deleted),
+    and the id of its job queued or running, if any."""
+    row = await _source_for(
+        conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
+    )
+    _refuse_if_deleting(row)
+    active = await sources_repository.active_job(
+        conn, project_id=row["project_id"], source_id=source_id
+    )
+    return row, active
 
 
 async def _read(conn: Conn, source_id: UUID) -> SourceRead:
@@ -103,13 +117,7 @@ async def queue_sync(conn: Conn, *, source: dict[str, Any], created_by: UUID | N
 async def sync_source(*, ctx: AppContext, principal: Principal, source_id: UUID) -> JobAccepted:
     """Queue a sync now; 409 while one is queued or running (one run at a time per source)."""
     async with ctx.db.transaction() as conn:
-        row = await _source_for(
-            conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
-        )
-        _refuse_if_deleting(row)
-        active = await sources_repository.active_job(
-            conn, project_id=row["project_id"], source_id=source_id
-        )
+        row, active = await _claim_source(conn, principal=principal, source_id=source_id)
         if active is not None:
             raise Conflict(f"a sync of this source is already queued or running (job {active})")
         job_id = await queue_sync(conn, source=row, created_by=principal.user_id)
@@ -165,13 +173,7 @@ async def delete_source(*, ctx: AppContext, principal: Principal, source_id: UUI
     """Queue the source's deletion (its documents, their versions and chunks, then itself, in
     one transaction); a sync under way is cancelled first. Status `deleting` meanwhile."""
     async with ctx.db.transaction() as conn:
-        row = await _source_for(
-            conn, principal=principal, source_id=source_id, permission=Permission.WRITE, lock=True
-        )
-        _refuse_if_deleting(row)
-        active = await sources_repository.active_job(
-            conn, project_id=row["project_id"], source_id=source_id
-        )
+        row, active = await _claim_source(conn, principal=principal, source_id=source_id)
         if active is not None:
             await repository.request_cancel(conn, job_id=active)
         job = await create_job(

@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 
 from lorebase.answering import service as answering
 from lorebase.documents import service as documents
-from lorebase.documents.schemas import DocumentRead
+from lorebase.documents.schemas import DocumentFilter, DocumentRead
 from lorebase.knowledge import service as knowledge
 from lorebase.knowledge import sources_service as sources
 from lorebase.knowledge.schemas import (
@@ -26,13 +26,20 @@ from lorebase.knowledge.schemas import (
 )
 from lorebase.knowledge.source_schemas import SourceRead
 from lorebase.mcp.runtime import Caller, invoke
-from lorebase.paging import DEFAULT_LIMIT, Limit, Page, Skip
+from lorebase.paging import DEFAULT_LIMIT, Limit, Page, PageRequest, Skip
 from lorebase.projects import service as projects
 from lorebase.projects.schemas import ProjectCreate, ProjectRead
 from lorebase.ratelimit import Bucket, enforce_limit
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
 from lorebase.tasks import service as tasks
-from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
+from lorebase.tasks.schemas import (
+    TaskCreate,
+    TaskFilter,
+    TaskPriority,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+)
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -73,7 +80,7 @@ async def list_projects(
 
     async def run(caller: Caller) -> Page[ProjectRead]:
         return await projects.list_projects(
-            ctx=caller.ctx, principal=caller.principal, skip=skip, limit=limit
+            ctx=caller.ctx, principal=caller.principal, page=PageRequest(skip, limit)
         )
 
     return await invoke(ctx, "list_projects", run)
@@ -208,9 +215,8 @@ async def list_documents(
         return await documents.list_documents(
             ctx=caller.ctx,
             principal=caller.principal,
-            project_id=project_id,
-            skip=skip,
-            limit=limit,
+            filters=DocumentFilter(project_id),
+            page=PageRequest(skip, limit),
         )
 
     return await invoke(ctx, "list_documents", run)
@@ -292,10 +298,8 @@ async def list_tasks(
         return await tasks.list_tasks(
             ctx=caller.ctx,
             principal=caller.principal,
-            project_id=project_id,
-            status=status,
-            skip=skip,
-            limit=limit,
+            filters=TaskFilter(project_id, status=status),
+            page=PageRequest(skip, limit),
         )
 
     return await invoke(ctx, "list_tasks", run)

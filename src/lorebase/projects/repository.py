@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of, where_equal
+from lorebase.paging import PageRequest
+from lorebase.projects.schemas import ProjectFilter
 
 COLUMNS = (
     "p.id, p.name, p.description, p.status, p.tags, p.parent_id, p.owner_id, p.created_at, "
@@ -37,9 +39,7 @@ async def insert_project(
         SELECT """ + COLUMNS + ", 'owner' AS role FROM p",
         (name, description, tags, status, parent_id, owner_id),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cur)
 
 
 async def get_project_with_role(
@@ -63,28 +63,21 @@ async def list_projects(
     user_id: UUID,
     all_projects: bool,
     only_project: UUID | None,
-    status: str | None,
-    tag: str | None,
-    parent_id: UUID | None,
-    skip: int,
-    limit: int,
+    filters: ProjectFilter,
+    page: PageRequest,
 ) -> tuple[list[dict[str, Any]], int]:
     where = ["TRUE"]
     params: list[Any] = [user_id]
     if not all_projects:
         where.append("m.user_id IS NOT NULL")
-    if only_project is not None:
-        where.append("p.id = %s")
-        params.append(only_project)
-    if status is not None:
-        where.append("p.status = %s")
-        params.append(status)
-    if tag is not None:
+    where_equal(
+        where,
+        params,
+        {"p.id": only_project, "p.status": filters.status, "p.parent_id": filters.parent_id},
+    )
+    if filters.tag is not None:
         where.append("p.tags @> ARRAY[%s]::text[]")
-        params.append(tag)
-    if parent_id is not None:
-        where.append("p.parent_id = %s")
-        params.append(parent_id)
+        params.append(filters.tag)
     sql = f"""
         SELECT {COLUMNS}, m.role, count(*) OVER () AS total FROM projects p
         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = %s
@@ -92,11 +85,11 @@ async def list_projects(
         ORDER BY p.created_at DESC, p.id
         OFFSET %s LIMIT %s
     """
-    cur = await conn.execute(sql, (*params, skip, limit))
+    cur = await conn.execute(sql, (*params, page.skip, page.limit))
     count = f"""SELECT count(*) AS total FROM projects p
         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = %s
         WHERE {" AND ".join(where)}"""
-    return await page_of(conn, await cur.fetchall(), skip=skip, count=count, params=params)
+    return await page_of(conn, await cur.fetchall(), skip=page.skip, count=count, params=params)
 
 
 async def update_project(
@@ -191,9 +184,7 @@ async def upsert_member(
         """,
         (project_id, user_id, role),
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
+    return await one_row(cur)
 
 
 async def list_members(conn: Conn, *, project_id: UUID) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -9,6 +10,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 ProjectStatus = Literal["active", "archived"]
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    """Which of the caller's projects a list shows (None: any)."""
+
+    status: str | None = None
+    tag: str | None = None
+    parent_id: UUID | None = None
 
 
 class ProjectCreate(BaseModel):

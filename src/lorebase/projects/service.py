@@ -13,13 +13,14 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.db import Conn, Database
 from lorebase.errors import Conflict, Forbidden, Invalid, NotFound
-from lorebase.paging import Page
+from lorebase.paging import Page, PageRequest
 from lorebase.projects import repository
 from lorebase.projects.schemas import (
     MemberRead,
     MemberUpsert,
     ProjectAccess,
     ProjectCreate,
+    ProjectFilter,
     ProjectRead,
     ProjectUpdate,
 )
@@ -66,6 +67,46 @@ async def get_project_for(
     return _check(principal, project_id, row, permission)
 
 
+async def check_project_of(
+    conn: Conn,
+    project_id: UUID | None,
+    *,
+    principal: Principal,
+    permission: Permission,
+    missing: NotFound,
+) -> UUID:
+    """`project_id` back, checked: `missing` for a thing without a project (it does not exist)
+    and for one whose project the caller may not see, word for word the same, so a stranger
+    cannot probe ids; Forbidden for a member whose role or key scope lacks `permission`."""
+    if project_id is None:
+        raise missing
+    try:
+        await get_project_for(
+            conn, principal=principal, project_id=project_id, permission=permission
+        )
+    except NotFound:
+        raise missing from None
+    return project_id
+
+
+async def row_in_project(
+    conn: Conn,
+    row: dict[str, Any] | None,
+    *,
+    principal: Principal,
+    permission: Permission,
+    missing: NotFound,
+) -> dict[str, Any]:
+    """`row` (a document, job, source...) if the caller holds `permission` on its project
+    (`check_project_of`)."""
+    if row is None:
+        raise missing
+    await check_project_of(
+        conn, row["project_id"], principal=principal, permission=permission, missing=missing
+    )
+    return row
+
+
 async def bump_corpus_generation(conn: Conn, *, project_id: UUID) -> int:
     """Mark the project's knowledge as changed; answer-cache keys include the generation."""
     return await repository.bump_corpus_generation(conn, project_id=project_id)
@@ -104,11 +145,8 @@ async def list_projects(
     *,
     ctx: AppContext,
     principal: Principal,
-    status: str | None = None,
-    tag: str | None = None,
-    parent_id: UUID | None = None,
-    skip: int = 0,
-    limit: int = 50,
+    filters: ProjectFilter = ProjectFilter(),
+    page: PageRequest = PageRequest(),
 ) -> Page[ProjectRead]:
     """Projects the caller is a member of (all of them for an admin)."""
     async with ctx.db.connection() as conn:
@@ -117,14 +155,11 @@ async def list_projects(
             user_id=principal.user_id,
             all_projects=principal.is_admin,
             only_project=principal.project_id,
-            status=status,
-            tag=tag,
-            parent_id=parent_id,
-            skip=skip,
-            limit=limit,
+            filters=filters,
+            page=page,
         )
     return Page[ProjectRead](
-        items=[ProjectRead(**row) for row in rows], total=total, skip=skip, limit=limit
+        items=[ProjectRead(**row) for row in rows], total=total, skip=page.skip, limit=page.limit
     )
 
 

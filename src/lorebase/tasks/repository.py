@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from lorebase.db import Conn, page_of
+from lorebase.db import Conn, one_row, page_of, where_equal
+from lorebase.paging import PageRequest
+from lorebase.tasks.schemas import TaskCreate, TaskFilter
 
 PLAIN_COLUMNS = """
     t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee,
@@ -33,23 +35,26 @@ async def lock_project_tasks(conn: Conn, *, project_id: UUID) -> None:
 async def insert_task(
     conn: Conn,
     *,
-    project_id: UUID,
-    title: str,
-    description: str | None,
-    status: str,
-    priority: str,
-    assignee: str | None,
+    data: TaskCreate,
     created_by: UUID,
 ) -> UUID:
+    """The new task's id (its dependencies are written by `replace_dependencies`)."""
     cur = await conn.execute(
         """
         INSERT INTO tasks (project_id, title, description, status, priority, assignee, created_by)
         VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
         """,
-        (project_id, title, description, status, priority, assignee, created_by),
+        (
+            data.project_id,
+            data.title,
+            data.description,
+            data.status,
+            data.priority,
+            data.assignee,
+            created_by,
+        ),
     )
-    row = await cur.fetchone()
-    assert row is not None
+    row = await one_row(cur)
     task_id: UUID = row["id"]
     return task_id
 
@@ -70,24 +75,21 @@ async def get_task_project(conn: Conn, *, task_id: UUID, lock: bool = False) -> 
 async def list_tasks(
     conn: Conn,
     *,
-    project_id: UUID,
-    status: str | None,
-    priority: str | None,
-    assignee: str | None,
-    skip: int,
-    limit: int,
+    filters: TaskFilter,
+    page: PageRequest,
 ) -> tuple[list[dict[str, Any]], int]:
-    where = ["t.project_id = %s"]
-    params: list[Any] = [project_id]
-    if status is not None:
-        where.append("t.status = %s")
-        params.append(status)
-    if priority is not None:
-        where.append("t.priority = %s")
-        params.append(priority)
-    if assignee is not None:
-        where.append("t.assignee = %s")
-        params.append(assignee)
+    where: list[str] = []
+    params: list[Any] = []
+    where_equal(
+        where,
+        params,
+        {
+            "t.project_id": filters.project_id,
+            "t.status": filters.status,
+            "t.priority": filters.priority,
+            "t.assignee": filters.assignee,
+        },
+    )
     condition = " AND ".join(where)
     # The page first, then its dependency arrays in one grouped join: a correlated subquery
     # per task cost twice the database time for a page of 25 (bench/RESULTS.md).
@@ -108,11 +110,11 @@ async def list_tasks(
         ) d ON d.task_id = p.id
         ORDER BY p.created_at, p.id
         """,
-        (*params, skip, limit),
+        (*params, page.skip, page.limit),
     )
     # Rows keep their `total` column: TaskRead ignores it (no copy of 25 dicts a page).
     count = f"SELECT count(*) AS total FROM tasks t WHERE {condition}"
-    return await page_of(conn, await cur.fetchall(), skip=skip, count=count, params=params)
+    return await page_of(conn, await cur.fetchall(), skip=page.skip, count=count, params=params)
 
 
 async def get_project_tasks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -16,6 +17,16 @@ MAX_DEPENDENCIES = 100
 
 def _unique(ids: list[UUID]) -> list[UUID]:
     return list(dict.fromkeys(ids))
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which of a project's tasks a list shows (None: any)."""
+
+    project_id: UUID
+    status: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
 
 
 class TaskCreate(BaseModel):

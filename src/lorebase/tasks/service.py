@@ -15,10 +15,10 @@ from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
 from lorebase.db import Conn
 from lorebase.errors import Conflict, Invalid, NotFound
-from lorebase.paging import Page
-from lorebase.projects.service import get_project_for
+from lorebase.paging import Page, PageRequest
+from lorebase.projects.service import check_project_of, get_project_for
 from lorebase.tasks import repository
-from lorebase.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
+from lorebase.tasks.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
 
 DONE = "done"
 
@@ -33,15 +33,10 @@ async def _authorize_task(
     """The task's project id if the caller holds `permission` there. A task in a project the
     caller cannot see is reported exactly like a task that does not exist."""
     project_id = await repository.get_task_project(conn, task_id=task_id, lock=lock)
-    if project_id is None:
-        raise _task_not_found(task_id)
-    try:
-        await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=permission
-        )
-    except NotFound:
-        raise _task_not_found(task_id) from None
-    return project_id
+    missing = _task_not_found(task_id)
+    return await check_project_of(
+        conn, project_id, principal=principal, permission=permission, missing=missing
+    )
 
 
 def _label(task_id: UUID, titles: dict[UUID, str]) -> str:
@@ -149,16 +144,7 @@ async def create_task(conn: Conn, *, principal: Principal, data: TaskCreate) -> 
     )
     if data.status == DONE:
         _check_done(data.title, dependency_rows)
-    task_id = await repository.insert_task(
-        conn,
-        project_id=data.project_id,
-        title=data.title,
-        description=data.description,
-        status=data.status,
-        priority=data.priority,
-        assignee=data.assignee,
-        created_by=principal.user_id,
-    )
+    task_id = await repository.insert_task(conn, data=data, created_by=principal.user_id)
     await repository.replace_dependencies(conn, task_id=task_id, depends_on=data.dependencies)
     return await _read(conn, task_id)
 
@@ -176,29 +162,17 @@ async def list_tasks(
     *,
     ctx: AppContext,
     principal: Principal,
-    project_id: UUID,
-    status: str | None = None,
-    priority: str | None = None,
-    assignee: str | None = None,
-    skip: int = 0,
-    limit: int = 50,
+    filters: TaskFilter,
+    page: PageRequest,
 ) -> Page[TaskRead]:
     """A project's tasks, oldest first, optionally filtered by status, priority, assignee."""
     async with ctx.db.connection() as conn:
         await get_project_for(
-            conn, principal=principal, project_id=project_id, permission=Permission.READ
+            conn, principal=principal, project_id=filters.project_id, permission=Permission.READ
         )
-        rows, total = await repository.list_tasks(
-            conn,
-            project_id=project_id,
-            status=status,
-            priority=priority,
-            assignee=assignee,
-            skip=skip,
-            limit=limit,
-        )
+        rows, total = await repository.list_tasks(conn, filters=filters, page=page)
     return Page[TaskRead](
-        items=[TaskRead(**row) for row in rows], total=total, skip=skip, limit=limit
+        items=[TaskRead(**row) for row in rows], total=total, skip=page.skip, limit=page.limit
     )
 
 

@@ -12,6 +12,7 @@ from lorebase.documents import service
 from lorebase.documents.models import DocumentStatus
 from lorebase.documents.schemas import (
     DocumentCreate,
+    DocumentFilter,
     DocumentRead,
     DocumentUpdate,
     DocumentVersionRead,
@@ -42,17 +43,8 @@ async def list_documents(
     status: DocumentStatus | None = None,
     name: Annotated[str | None, Query(max_length=500, description="Substring match.")] = None,
 ) -> Page[DocumentRead]:
-    return await service.list_documents(
-        ctx=ctx,
-        principal=principal,
-        project_id=project_id,
-        skip=page.skip,
-        limit=page.limit,
-        type=type,
-        tag=tag,
-        status=status,
-        name=name,
-    )
+    filters = DocumentFilter(project_id, type=type, tag=tag, status=status, name=name)
+    return await service.list_documents(ctx=ctx, principal=principal, filters=filters, page=page)
 
 
 @router.get("/{document_id}", response_model=DocumentRead)

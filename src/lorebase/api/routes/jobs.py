@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
 from lorebase.knowledge import retry, service
-from lorebase.knowledge.schemas import JobKind, JobRead, JobStatus
+from lorebase.knowledge.schemas import JobFilter, JobKind, JobRead, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -24,16 +24,13 @@ async def list_jobs(
 ) -> Page[JobRead]:
     """Jobs, newest first: one project's, or (without `project_id`) those of every project
     the caller can read."""
-    items, total = await service.list_jobs(
+    return await service.list_jobs(
         ctx=ctx,
         principal=principal,
         project_id=project_id,
-        status=status,
-        kind=kind,
-        skip=page.skip,
-        limit=page.limit,
+        filters=JobFilter(status=status, kind=kind),
+        page=page,
     )
-    return Page(items=items, total=total, skip=page.skip, limit=page.limit)
 
 
 @router.get("/{job_id}", response_model=JobRead)

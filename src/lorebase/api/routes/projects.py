@@ -13,6 +13,7 @@ from lorebase.projects.schemas import (
     MemberRead,
     MemberUpsert,
     ProjectCreate,
+    ProjectFilter,
     ProjectRead,
     ProjectUpdate,
 )
@@ -37,15 +38,8 @@ async def list_projects(
     tag: Annotated[str | None, Query(max_length=64)] = None,
     parent_id: UUID | None = None,
 ) -> Page[ProjectRead]:
-    return await service.list_projects(
-        ctx=ctx,
-        principal=principal,
-        status=status,
-        tag=tag,
-        parent_id=parent_id,
-        skip=page.skip,
-        limit=page.limit,
-    )
+    filters = ProjectFilter(status=status, tag=tag, parent_id=parent_id)
+    return await service.list_projects(ctx=ctx, principal=principal, filters=filters, page=page)
 
 
 @router.get("/{project_id}", response_model=ProjectRead)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Response
 
 from lorebase.api.deps import ContextDep, Page, PaginationDep, PrincipalDep
 from lorebase.tasks import service
-from lorebase.tasks.schemas import TaskCreate, TaskPriority, TaskRead, TaskStatus, TaskUpdate
+from lorebase.tasks.schemas import (
+    TaskCreate,
+    TaskFilter,
+    TaskPriority,
+    TaskRead,
+    TaskStatus,
+    TaskUpdate,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -30,16 +37,8 @@ async def list_tasks(
     priority: TaskPriority | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> Page[TaskRead]:
-    return await service.list_tasks(
-        ctx=ctx,
-        principal=principal,
-        project_id=project_id,
-        status=status,
-        priority=priority,
-        assignee=assignee,
-        skip=page.skip,
-        limit=page.limit,
-    )
+    filters = TaskFilter(project_id, status=status, priority=priority, assignee=assignee)
+    return await service.list_tasks(ctx=ctx, principal=principal, filters=filters, page=page)
 
 
 @router.get("/{task_id}", response_model=TaskRead)
