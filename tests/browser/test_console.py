@@ -202,6 +202,7 @@ def test_viewer_and_forged_writes(browser: Browser, console_url: str) -> None:
     viewer.goto("/projects")
     expect(viewer.locator('[data-project="Read-only area"]')).to_be_visible()
     expect(viewer.get_by_role("button", name="Delete Read-only area")).to_have_count(0)
+    expect(viewer.get_by_role("button", name="Rename Read-only area")).to_have_count(0)
     for path in ("/knowledge", "/tasks"):
         viewer.goto(path)
         viewer.get_by_label("Project", exact=True).select_option(label="Read-only area")
@@ -237,6 +238,14 @@ def test_viewer_and_forged_writes(browser: Browser, console_url: str) -> None:
     assert "viewer" in statuses[1]
     assert statuses[2] == 403
     assert "CSRF" in statuses[3]
+    watch.check()
+
+    # Promoted to owner (not the creator), Victor manages members too.
+    owner.get_by_label(f"Role of {victor}").select_option("owner")
+    expect(owner.get_by_text(f"{victor} is now owner.")).to_be_visible()
+    viewer.goto("/projects")
+    viewer.get_by_role("button", name="Members Read-only area").click()
+    expect(viewer.get_by_label(f"Role of {victor}")).to_have_value("owner")
     watch.check()
 
 

@@ -112,6 +112,11 @@ async def test_members_roles(client: httpx.AsyncClient) -> None:
     assert added.status_code == 200
     assert added.json()["role"] == "viewer"
     assert (await client.get(url, headers=viewer.headers)).status_code == 200
+    # The list says each caller's own role, so a client offers only what the caller may do.
+    for user, role in ((owner, "owner"), (viewer, "viewer")):
+        listed = await client.get("/api/v1/projects", headers=user.headers)
+        (mine,) = [p for p in listed.json()["items"] if p["id"] == project["id"]]
+        assert mine["role"] == role
     edit = await client.put(url, json={"name": "renamed"}, headers=viewer.headers)
     assert edit.status_code == 403
     manage = await client.put(

@@ -28,7 +28,7 @@ from lorebase.knowledge.source_schemas import SourceRead
 from lorebase.mcp.runtime import Caller, invoke
 from lorebase.paging import DEFAULT_LIMIT, Limit, Page, PageRequest, Skip
 from lorebase.projects import service as projects
-from lorebase.projects.schemas import ProjectCreate, ProjectRead
+from lorebase.projects.schemas import ProjectCreate, ProjectListed, ProjectRead
 from lorebase.ratelimit import Bucket, enforce_limit
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
 from lorebase.tasks import service as tasks
@@ -75,10 +75,10 @@ Tags = Annotated[
 
 async def list_projects(
     ctx: Context, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
-) -> Annotated[CallToolResult, Page[ProjectRead]]:
-    """List the projects you are a member of (every project for an admin)."""
+) -> Annotated[CallToolResult, Page[ProjectListed]]:
+    """List the projects you are a member of (every project for an admin), with your role."""
 
-    async def run(caller: Caller) -> Page[ProjectRead]:
+    async def run(caller: Caller) -> Page[ProjectListed]:
         return await projects.list_projects(
             ctx=caller.ctx, principal=caller.principal, page=PageRequest(skip, limit)
         )

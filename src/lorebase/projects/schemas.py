@@ -55,6 +55,13 @@ class ProjectRead(BaseModel):
     updated_at: datetime
 
 
+class ProjectListed(ProjectRead):
+    """A project in a list, with the caller's role in it: what a client needs to offer only the
+    actions the caller may take (None for an administrator who is not a member)."""
+
+    role: Literal["owner", "editor", "viewer"] | None = None
+
+
 class ProjectAccess(ProjectRead):
     """A project together with the caller's role in it (None for a global admin)."""
 

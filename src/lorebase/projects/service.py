@@ -21,6 +21,7 @@ from lorebase.projects.schemas import (
     ProjectAccess,
     ProjectCreate,
     ProjectFilter,
+    ProjectListed,
     ProjectRead,
     ProjectUpdate,
 )
@@ -147,8 +148,8 @@ async def list_projects(
     principal: Principal,
     filters: ProjectFilter = ProjectFilter(),
     page: PageRequest = PageRequest(),
-) -> Page[ProjectRead]:
-    """Projects the caller is a member of (all of them for an admin)."""
+) -> Page[ProjectListed]:
+    """Projects the caller is a member of (all of them for an admin), with the caller's role."""
     async with ctx.db.connection() as conn:
         rows, total = await repository.list_projects(
             conn,
@@ -158,8 +159,8 @@ async def list_projects(
             filters=filters,
             page=page,
         )
-    return Page[ProjectRead](
-        items=[ProjectRead(**row) for row in rows], total=total, skip=page.skip, limit=page.limit
+    return Page[ProjectListed](
+        items=[ProjectListed(**row) for row in rows], total=total, skip=page.skip, limit=page.limit
     )
 
 

@@ -14,6 +14,7 @@ from lorebase.projects.schemas import (
     MemberUpsert,
     ProjectCreate,
     ProjectFilter,
+    ProjectListed,
     ProjectRead,
     ProjectUpdate,
 )
@@ -29,7 +30,7 @@ async def create_project(
         return await service.create_project(conn, principal=principal, data=body)
 
 
-@router.get("", response_model=Page[ProjectRead])
+@router.get("", response_model=Page[ProjectListed])
 async def list_projects(
     ctx: ContextDep,
     principal: PrincipalDep,
@@ -37,7 +38,7 @@ async def list_projects(
     status: Literal["active", "archived"] | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     parent_id: UUID | None = None,
-) -> Page[ProjectRead]:
+) -> Page[ProjectListed]:
     filters = ProjectFilter(status=status, tag=tag, parent_id=parent_id)
     return await service.list_projects(ctx=ctx, principal=principal, filters=filters, page=page)
 

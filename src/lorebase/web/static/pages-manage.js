@@ -95,15 +95,19 @@ LB.pages.projects = async (app) => {
   }
 
   function row(p) {
-    const owner = p.owner_id === LB.me.id || LB.me.is_admin;
+    // The caller's role comes with the list: editors may rename and archive, owners (and
+    // administrators) also manage members and delete; viewers get no actions.
+    const manage = p.role === "owner" || LB.me.is_admin;
+    const write = manage || p.role === "editor";
     const extra = h("div", { style: "flex-basis:100%" });
     const act = (label, fn, cls = "secondary small") => h("button", { class: cls, type: "button", onclick: () => attempt(fn, extra), "aria-label": `${label} ${p.name}` }, label);
     return h("div", { class: "item", "data-project": p.name },
       h("a", { class: "name", href: "/knowledge", onclick: () => LB.setProject(p.id) }, p.name),
       h("span", { class: `badge ${p.status === "active" ? "ok" : ""}` }, p.status),
+      p.role ? h("span", { class: "badge" }, p.role) : null,
       p.tags.map((t) => h("span", { class: "badge" }, "#" + t)),
       p.description ? h("span", { class: "muted" }, p.description) : null,
-      owner ? h("div", { class: "actions" },
+      write ? h("div", { class: "actions" },
         act("Rename", async () => {
           const name = prompt("New name", p.name);
           if (name) { await api("PUT", `/projects/${p.id}`, { name }); await load(); }
@@ -112,10 +116,10 @@ LB.pages.projects = async (app) => {
           await api("PUT", `/projects/${p.id}`, { status: p.status === "active" ? "archived" : "active" });
           await load();
         }),
-        act("Members", async () => LB.fill(extra, members(p))),
-        act("Delete", async () => {
+        manage ? act("Members", async () => LB.fill(extra, members(p))) : null,
+        manage ? act("Delete", async () => {
           if (confirm(`Delete “${p.name}” and everything in it?`)) { await api("DELETE", `/projects/${p.id}`); await load(); }
-        }, "danger small")) : null,
+        }, "danger small") : null) : null,
       extra);
   }
 
