@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from lorebase.db import Conn, one_row, page_of
-from lorebase.documents.models import Version
+from lorebase.documents.models import NewContent, Version
 from lorebase.documents.schemas import DocumentFilter
 from lorebase.paging import PageRequest
 
@@ -67,12 +67,7 @@ async def insert_version(
     *,
     document_id: UUID,
     version: Version,
-    content: str | None,
-    raw: bytes | None,
-    mime_type: str | None,
-    content_hash: str,
-    size_bytes: int,
-    metadata: dict[str, Any],
+    content: NewContent,
     created_by: UUID | None,
 ) -> dict[str, Any]:
     cursor = await conn.execute(
@@ -90,12 +85,12 @@ async def insert_version(
             "major": version.major,
             "minor": version.minor,
             "patch": version.patch,
-            "content": content,
-            "raw": raw,
-            "mime_type": mime_type,
-            "content_hash": content_hash,
-            "size_bytes": size_bytes,
-            "metadata": Jsonb(metadata),
+            "content": content.text,
+            "raw": content.raw,
+            "mime_type": content.mime_type,
+            "content_hash": content.content_hash,
+            "size_bytes": content.size_bytes,
+            "metadata": Jsonb(content.metadata),
             "created_by": created_by,
         },
     )
