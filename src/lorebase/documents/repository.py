@@ -108,43 +108,50 @@ async def get_document(
 
 
 async def find_by_hash(conn: Conn, *, project_id: UUID, content_hash: str) -> dict[str, Any] | None:
-    cursor = await conn.execute(
-        f"""
-        SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND content_hash = %s
-        ORDER BY created_at LIMIT 1
-        """,
-        (project_id, content_hash),
+    return await _first_document(
+        conn, project_id, "content_hash = %s", content_hash, order="created_at"
     )
-    return await cursor.fetchone()
 
 
 async def find_by_name(
     conn: Conn, *, project_id: UUID, name: str, for_update: bool = False
 ) -> dict[str, Any] | None:
-    lock = " FOR UPDATE" if for_update else ""
-    cursor = await conn.execute(
-        f"""
-        SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND name = %s AND source_uri IS NULL
-        ORDER BY updated_at DESC LIMIT 1{lock}
-        """,
-        (project_id, name),
+    return await _first_document(
+        conn,
+        project_id,
+        "name = %s AND source_uri IS NULL",
+        name,
+        order="updated_at DESC",
+        for_update=for_update,
     )
-    return await cursor.fetchone()
 
 
 async def find_by_source(
     conn: Conn, *, project_id: UUID, source_uri: str, for_update: bool = False
 ) -> dict[str, Any] | None:
+    return await _first_document(
+        conn, project_id, "source_uri = %s", source_uri, order="created_at", for_update=for_update
+    )
+
+
+async def _first_document(
+    conn: Conn,
+    project_id: UUID,
+    condition: str,
+    value: str,
+    *,
+    order: str,
+    for_update: bool = False,
+) -> dict[str, Any] | None:
+    """The project's first document (by `order`) meeting `condition` on `value`."""
     lock = " FOR UPDATE" if for_update else ""
     cursor = await conn.execute(
         f"""
         SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND source_uri = %s
-        ORDER BY created_at LIMIT 1{lock}
+        WHERE project_id = %s AND {condition}
+        ORDER BY {order} LIMIT 1{lock}
         """,
-        (project_id, source_uri),
+        (project_id, value),
     )
     return await cursor.fetchone()
 
