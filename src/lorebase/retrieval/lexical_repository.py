@@ -3,7 +3,7 @@ candidates (idf, BM25-like or ts_rank), inside the same filters as the vector le
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
@@ -128,16 +128,10 @@ class LexicalQuery:
     cap: int | None = None
 
     def placeholders(self) -> dict[str, Any]:
-        """The values of its SQL placeholders; term i is `t_i`, weighted `w_i`."""
-        values: dict[str, Any] = {
-            "match": self.match,
-            "rank_query": self.rank_query,
-            "exclude": self.exclude,
-            "cap": self.cap,
-            "avg_length": max(self.avg_length, 1.0),
-            "k1": self.k1,
-            "b": self.b,
-        }
+        """The values of its SQL placeholders: its fields, named alike (the SQL reads those it
+        uses), and term i as `t_i`, weighted `w_i`."""
+        values = asdict(self)
+        values["avg_length"] = max(self.avg_length, 1.0)
         for i, (term, idf) in enumerate(self.terms):
             values[f"t_{i}"] = term
             values[f"w_{i}"] = idf
