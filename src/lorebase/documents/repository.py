@@ -317,14 +317,10 @@ async def list_versions(
         """,
         (document_id, skip, limit),
     )
-    rows = await cursor.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    count = await conn.execute(
-        "SELECT count(*) AS total FROM document_versions WHERE document_id = %s", (document_id,)
+    count = "SELECT count(*) AS total FROM document_versions WHERE document_id = %s"
+    return await page_of(
+        conn, await cursor.fetchall(), skip=skip, count=count, params=(document_id,)
     )
-    total_row = await count.fetchone()
-    return [], int(total_row["total"]) if total_row else 0
 
 
 async def set_version_content(
