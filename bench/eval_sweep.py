@@ -30,9 +30,9 @@ from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
 from lorebase.auth.permissions import Permission
 from lorebase.cli.base import running_services
 from lorebase.context import AppContext, open_context
-from lorebase.evaluation.dataset import Dataset, load_dataset
+from lorebase.evaluation.dataset import Dataset, Ingested, load_dataset
 from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from lorebase.evaluation.runner import Ingested, ingest_dataset
+from lorebase.evaluation.runner import ingest_dataset
 from lorebase.logs import configure_logging
 from lorebase.projects.service import delete_project, get_project_for
 from lorebase.providers.extractive import sentences

@@ -261,16 +261,13 @@ async def test_official_endpoint_uses_max_completion_tokens_and_omits_temperatur
 ) -> None:
     # No OPENAI_BASE_URL means api.openai.com; exercise that request shape on the fake by
     # building the same model class the factory builds for it.
-    from lorebase.providers.openai import OpenAIChatModel, openai_client
+    from lorebase.providers.openai import PROVIDER, OpenAIChatModel, openai_client
     from lorebase.providers.resilience import RetryPolicy
+    from lorebase.providers.vendor import Connection
 
     policy = RetryPolicy(max_retries=0)
-    llm = OpenAIChatModel(
-        client=openai_client(api_key=KEY, base_url=vendor.url + "/v1", policy=policy),
-        model="o3-mini",
-        policy=policy,
-        secrets=[KEY],
-    )
+    client = openai_client(api_key=KEY, base_url=vendor.url + "/v1", policy=policy)
+    llm = OpenAIChatModel(Connection(client, policy, PROVIDER, [KEY]), model="o3-mini")
     vendor.script(CHAT, Reply(json=completion()))
 
     await llm.complete(MESSAGES, max_tokens=64, temperature=0.7)

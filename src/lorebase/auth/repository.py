@@ -132,14 +132,11 @@ async def list_api_keys(
         """,
         (user_id, skip, limit),
     )
-    rows = await cur.fetchall()
-    if rows:
-        return [{k: v for k, v in r.items() if k != "total"} for r in rows], int(rows[0]["total"])
-    cur = await conn.execute(
-        "SELECT count(*) AS n FROM api_keys WHERE user_id = %s AND revoked_at IS NULL", (user_id,)
+    count = "SELECT count(*) AS total FROM api_keys WHERE user_id = %s AND revoked_at IS NULL"
+    rows, total = await page_of(
+        conn, await cur.fetchall(), skip=skip, count=count, params=(user_id,)
     )
-    count = await cur.fetchone()
-    return [], int(count["n"]) if count else 0
+    return [{k: v for k, v in r.items() if k != "total"} for r in rows], total
 
 
 async def get_api_key(conn: Conn, *, user_id: UUID, key_id: UUID) -> dict[str, Any] | None:

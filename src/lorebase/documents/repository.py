@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from lorebase.db import Conn, one_row, page_of
-from lorebase.documents.models import Version
+from lorebase.documents.models import NewContent, Version
 from lorebase.documents.schemas import DocumentFilter
 from lorebase.paging import PageRequest
 
@@ -67,12 +67,7 @@ async def insert_version(
     *,
     document_id: UUID,
     version: Version,
-    content: str | None,
-    raw: bytes | None,
-    mime_type: str | None,
-    content_hash: str,
-    size_bytes: int,
-    metadata: dict[str, Any],
+    content: NewContent,
     created_by: UUID | None,
 ) -> dict[str, Any]:
     cursor = await conn.execute(
@@ -90,12 +85,12 @@ async def insert_version(
             "major": version.major,
             "minor": version.minor,
             "patch": version.patch,
-            "content": content,
-            "raw": raw,
-            "mime_type": mime_type,
-            "content_hash": content_hash,
-            "size_bytes": size_bytes,
-            "metadata": Jsonb(metadata),
+            "content": content.text,
+            "raw": content.raw,
+            "mime_type": content.mime_type,
+            "content_hash": content.content_hash,
+            "size_bytes": content.size_bytes,
+            "metadata": Jsonb(content.metadata),
             "created_by": created_by,
         },
     )
@@ -113,43 +108,50 @@ async def get_document(
 
 
 async def find_by_hash(conn: Conn, *, project_id: UUID, content_hash: str) -> dict[str, Any] | None:
-    cursor = await conn.execute(
-        f"""
-        SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND content_hash = %s
-        ORDER BY created_at LIMIT 1
-        """,
-        (project_id, content_hash),
+    return await _first_document(
+        conn, project_id, "content_hash = %s", content_hash, order="created_at"
     )
-    return await cursor.fetchone()
 
 
 async def find_by_name(
     conn: Conn, *, project_id: UUID, name: str, for_update: bool = False
 ) -> dict[str, Any] | None:
-    lock = " FOR UPDATE" if for_update else ""
-    cursor = await conn.execute(
-        f"""
-        SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND name = %s AND source_uri IS NULL
-        ORDER BY updated_at DESC LIMIT 1{lock}
-        """,
-        (project_id, name),
+    return await _first_document(
+        conn,
+        project_id,
+        "name = %s AND source_uri IS NULL",
+        name,
+        order="updated_at DESC",
+        for_update=for_update,
     )
-    return await cursor.fetchone()
 
 
 async def find_by_source(
     conn: Conn, *, project_id: UUID, source_uri: str, for_update: bool = False
 ) -> dict[str, Any] | None:
+    return await _first_document(
+        conn, project_id, "source_uri = %s", source_uri, order="created_at", for_update=for_update
+    )
+
+
+async def _first_document(
+    conn: Conn,
+    project_id: UUID,
+    condition: str,
+    value: str,
+    *,
+    order: str,
+    for_update: bool = False,
+) -> dict[str, Any] | None:
+    """The project's first document (by `order`) meeting `condition` on `value`."""
     lock = " FOR UPDATE" if for_update else ""
     cursor = await conn.execute(
         f"""
         SELECT {_DOCUMENT_COLUMNS} FROM documents
-        WHERE project_id = %s AND source_uri = %s
-        ORDER BY created_at LIMIT 1{lock}
+        WHERE project_id = %s AND {condition}
+        ORDER BY {order} LIMIT 1{lock}
         """,
-        (project_id, source_uri),
+        (project_id, value),
     )
     return await cursor.fetchone()
 
@@ -315,14 +317,10 @@ async def list_versions(
         """,
         (document_id, skip, limit),
     )
-    rows = await cursor.fetchall()
-    if rows:
-        return rows, int(rows[0]["total"])
-    count = await conn.execute(
-        "SELECT count(*) AS total FROM document_versions WHERE document_id = %s", (document_id,)
+    count = "SELECT count(*) AS total FROM document_versions WHERE document_id = %s"
+    return await page_of(
+        conn, await cursor.fetchall(), skip=skip, count=count, params=(document_id,)
     )
-    total_row = await count.fetchone()
-    return [], int(total_row["total"]) if total_row else 0
 
 
 async def set_version_content(

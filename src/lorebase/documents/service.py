@@ -202,12 +202,7 @@ async def _versioned(
         conn,
         document_id=document["id"],
         version=version,
-        content=content.text,
-        raw=content.raw,
-        mime_type=content.mime_type,
-        content_hash=content.content_hash,
-        size_bytes=content.size_bytes,
-        metadata=content.metadata,
+        content=content,
         created_by=created_by,
     )
     return Written(document=document, version=row, outcome=outcome)

@@ -131,33 +131,15 @@ class SharedEmbedder:
 
     def __init__(self, path: str, *, like: Embedder) -> None:
         self._path = path
-        self._like = like
+        # The parent's model: the same embedding space and limits as `like`, read once.
+        self.provider = like.provider
+        self.model_id = like.model_id
+        self.dimension = like.dimension
+        self.max_batch = like.max_batch
+        self.max_input_tokens = like.max_input_tokens
+        self.max_batch_tokens = like.max_batch_tokens
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._tokenizer: Tokenizer | None = None
-
-    @property
-    def provider(self) -> str:
-        return self._like.provider
-
-    @property
-    def model_id(self) -> str:
-        return self._like.model_id
-
-    @property
-    def dimension(self) -> int:
-        return self._like.dimension
-
-    @property
-    def max_batch(self) -> int:
-        return self._like.max_batch
-
-    @property
-    def max_input_tokens(self) -> int:
-        return self._like.max_input_tokens
-
-    @property
-    def max_batch_tokens(self) -> int:
-        return self._like.max_batch_tokens
 
     def warm_up(self) -> None:
         """Load the tokenizer (the model is already warm in the parent)."""

@@ -3,13 +3,10 @@ answer and citations judged against the qrels."""
 
 from __future__ import annotations
 
-import uuid
-
 from lorebase.answering.prompts import NO_ANSWER
 from lorebase.answering.service import run_query
-from lorebase.auth.principal import Principal
 from lorebase.context import AppContext
-from lorebase.evaluation.dataset import Dataset
+from lorebase.evaluation.dataset import Dataset, Ingested
 from lorebase.evaluation.metrics import percentile
 from lorebase.evaluation.report import AnswerMetrics
 from lorebase.providers.extractive import NO_ANSWER as EXTRACTIVE_NO_ANSWER
@@ -24,21 +21,15 @@ def _is_no_answer(text: str | None) -> bool:
 
 
 async def answer_metrics(
-    ctx: AppContext,
-    *,
-    principal: Principal,
-    project_id: uuid.UUID,
-    dataset: Dataset,
-    doc_of: dict[uuid.UUID, str],
-    hybrid: bool,
-    rerank: bool,
+    ctx: AppContext, *, ingested: Ingested, dataset: Dataset, hybrid: bool, rerank: bool
 ) -> AnswerMetrics:
     """Ask every query (answer cache bypassed by a fresh project per run) and judge it."""
     answered = cites = top1 = missed = 0
     latencies: list[float] = []
+    doc_of = ingested.doc_of
     for qid, text in dataset.queries.items():
         query = QueryCreate(
-            project_id=project_id,
+            project_id=ingested.project_id,
             query_text=text,
             top_k=TOP_K,
             use_hybrid_search=hybrid,
@@ -46,7 +37,7 @@ async def answer_metrics(
             use_agentic_rag=True,
         )
         with sample_ms(latencies):
-            response = await run_query(ctx=ctx, principal=principal, query=query)
+            response = await run_query(ctx=ctx, principal=ingested.principal, query=query)
         relevant = dataset.qrels[qid]
         document_of = {r.id: doc_of.get(r.document_id) for r in response.results}
         first_relevant = bool(response.results) and (

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lorebase.auth.principal import Principal
 
 _QUESTION_WORD = re.compile(
     r"^(how|what|why|when|where|which|who|whom|whose|is|are|can|could|do|does|did|should|"
@@ -34,6 +37,17 @@ class Dataset:
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
     kinds: dict[str, str] = field(default_factory=dict)  # query id -> keyword | natural
+
+
+@dataclass
+class Ingested:
+    """A dataset's corpus as ingested into a temporary project of a temporary user."""
+
+    principal: Principal
+    project_id: uuid.UUID
+    doc_of: dict[uuid.UUID, str]  # document id -> corpus id
+    chunks: int
+    seconds: float
 
 
 def _rows(path: Path) -> list[dict[str, object]]:

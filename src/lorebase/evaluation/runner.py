@@ -13,7 +13,6 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from lorebase.auth.schemas import UserCreate
 from lorebase.auth.service import register_user
 from lorebase.context import AppContext
 from lorebase.evaluation.answers import answer_metrics
-from lorebase.evaluation.dataset import Dataset, load_dataset
+from lorebase.evaluation.dataset import Dataset, Ingested, load_dataset
 from lorebase.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from lorebase.evaluation.report import EvalReport, ModeResult
 from lorebase.knowledge.pipeline import (
@@ -62,15 +61,6 @@ async def _temporary_owner(ctx: AppContext) -> Principal:
 
 def _document_text(title: str, text: str) -> str:
     return f"# {title}\n\n{text}" if title else text
-
-
-@dataclass
-class Ingested:
-    principal: Principal
-    project_id: uuid.UUID
-    doc_of: dict[uuid.UUID, str]  # document id -> corpus id
-    chunks: int
-    seconds: float
 
 
 async def _delete_project(ctx: AppContext, principal: Principal, project_id: uuid.UUID) -> None:
@@ -145,13 +135,7 @@ async def run_modes(
         if answers and mode != "fulltext":
             say(f"asking {len(dataset.queries)} questions: {label}")
             result.answers = await answer_metrics(
-                ctx,
-                principal=ingested.principal,
-                project_id=ingested.project_id,
-                dataset=dataset,
-                doc_of=ingested.doc_of,
-                hybrid=mode == "hybrid",
-                rerank=rerank,
+                ctx, ingested=ingested, dataset=dataset, hybrid=mode == "hybrid", rerank=rerank
             )
         results.append(result)
     return results

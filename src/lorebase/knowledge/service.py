@@ -185,16 +185,9 @@ async def submit_crawl(*, ctx: AppContext, principal: Principal, data: CrawlCrea
         ctx.db, principal=principal, project_id=data.project_id, permission=Permission.WRITE
     )
     await _check_destination(ctx, url=url, field="url")
-    payload = data.model_dump(mode="json", exclude={"project_id"})
-    payload["url"] = url
-    payload["max_pages"] = data.max_pages or ctx.settings.crawl_max_pages
+    overrides = {"url": url, "max_pages": data.max_pages or ctx.settings.crawl_max_pages}
     return await _submit_source(
-        ctx,
-        principal=principal,
-        project_id=data.project_id,
-        kind="crawl",
-        uri=url,
-        payload=payload,
+        ctx, principal=principal, kind="crawl", data=data, uri=url, overrides=overrides
     )
 
 
@@ -215,16 +208,10 @@ async def submit_git(*, ctx: AppContext, principal: Principal, data: GitCreate) 
     host = git.url_host(data.url)
     if kind != "file" and host:
         await _check_destination(ctx, url=f"https://{host}/", field="url")
-    payload = data.model_dump(mode="json", exclude={"project_id"})
-    payload["allow_file"] = kind == "file"
     uri = data.url if data.ref is None else f"{data.url}#{data.ref}"
+    overrides = {"allow_file": kind == "file"}
     return await _submit_source(
-        ctx,
-        principal=principal,
-        project_id=data.project_id,
-        kind="git",
-        uri=uri,
-        payload=payload,
+        ctx, principal=principal, kind="git", data=data, uri=uri, overrides=overrides
     )
 
 
@@ -232,13 +219,16 @@ async def _submit_source(
     ctx: AppContext,
     *,
     principal: Principal,
-    project_id: UUID,
     kind: str,
+    data: CrawlCreate | GitCreate,
     uri: str,
-    payload: dict[str, Any],
+    overrides: dict[str, Any],
 ) -> JobAccepted:
     """Register (or update) the project's source for `uri` and queue its sync, in one
-    transaction: the job's payload names the source, so a re-sync can be incremental."""
+    transaction: the job's payload names the source, so a re-sync can be incremental. The
+    source's settings are `data` (less its project) with `overrides`."""
+    project_id = data.project_id
+    payload = {**data.model_dump(mode="json", exclude={"project_id"}), **overrides}
     async with ctx.db.transaction() as conn:
         source = await sources_repository.upsert_source(
             conn,

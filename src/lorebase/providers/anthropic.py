@@ -19,7 +19,13 @@ from lorebase.providers.base import (
 )
 from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
-from lorebase.providers.vendor import HttpFailure, VendorModel, require_key, vendor_message
+from lorebase.providers.vendor import (
+    Connection,
+    HttpFailure,
+    VendorModel,
+    require_key,
+    vendor_message,
+)
 
 PROVIDER = "anthropic"
 DEFAULT_MODEL = "claude-haiku-4-5"
@@ -116,11 +122,7 @@ def _chat(settings: ProviderSettings) -> AnthropicChatModel:
         max_retries=0,
     )
     return AnthropicChatModel(
-        client=client,
-        model=settings.llm_model or DEFAULT_MODEL,
-        policy=policy,
-        provider=PROVIDER,
-        secrets=[key],
+        Connection(client, policy, PROVIDER, [key]), model=settings.llm_model or DEFAULT_MODEL
     )
 
 

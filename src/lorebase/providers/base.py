@@ -214,40 +214,34 @@ class SecretValue(Protocol):
 
 
 class ProviderSettings(Protocol):
-    """The settings vendor factories read; `lorebase.settings.Settings` satisfies it."""
+    """The settings vendor factories read; `lorebase.settings.Settings` satisfies it. The keys
+    are read-only properties so that a `SecretStr` field satisfies `SecretValue`."""
+
+    llm_model: str | None
+    embedding_model: str | None
+    embedding_dimensions: int | None
+    provider_connect_timeout: float
+    provider_read_timeout: float
+    provider_max_retries: int
 
     @property
-    def llm_model(self) -> str | None: ...
-    @property
-    def embedding_model(self) -> str | None: ...
-    @property
-    def embedding_dimensions(self) -> int | None: ...
-    @property
     def openai_api_key(self) -> SecretValue | None: ...
-    @property
-    def openai_base_url(self) -> str | None: ...
+
+    openai_base_url: str | None
+
     @property
     def anthropic_api_key(self) -> SecretValue | None: ...
-    @property
-    def anthropic_base_url(self) -> str | None: ...
-    @property
-    def ollama_base_url(self) -> str: ...
+
+    anthropic_base_url: str | None
+    ollama_base_url: str
+
     @property
     def openrouter_api_key(self) -> SecretValue | None: ...
-    @property
-    def openrouter_base_url(self) -> str: ...
-    @property
-    def openrouter_app_url(self) -> str: ...
-    @property
-    def openrouter_app_name(self) -> str: ...
-    @property
-    def llamacpp_model_path(self) -> Any: ...
-    @property
-    def provider_connect_timeout(self) -> float: ...
-    @property
-    def provider_read_timeout(self) -> float: ...
-    @property
-    def provider_max_retries(self) -> int: ...
+
+    openrouter_base_url: str
+    openrouter_app_url: str
+    openrouter_app_name: str
+    llamacpp_model_path: Any
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

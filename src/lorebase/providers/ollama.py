@@ -27,6 +27,7 @@ from lorebase.providers.base import (
 from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
 from lorebase.providers.vendor import (
+    Connection,
     HttpFailure,
     VendorEmbedder,
     VendorModel,
@@ -89,8 +90,10 @@ def classify(exc: Exception) -> HttpFailure:
     return HttpFailure("other")
 
 
-def ollama_client(settings: ProviderSettings, policy: RetryPolicy) -> tuple[Any, list[str]]:
-    """An SDK client with our timeouts and error hook, and the secrets to redact."""
+def ollama_connection(settings: ProviderSettings) -> Connection[Any]:
+    """An SDK client with our timeouts and error hook, our retry policy, and the secrets to
+    redact."""
+    policy = RetryPolicy.from_settings(settings)
     # The SDK sends OLLAMA_API_KEY (ollama.com) by itself; keep it out of our messages.
     secrets = [key] if (key := os.environ.get("OLLAMA_API_KEY")) else []
     client = ollama.AsyncClient(
@@ -98,7 +101,7 @@ def ollama_client(settings: ProviderSettings, policy: RetryPolicy) -> tuple[Any,
         timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
         event_hooks={"response": [_raise_on_error(secrets)]},
     )
-    return client, secrets
+    return Connection(client, policy, PROVIDER, secrets)
 
 
 class _OllamaModel(VendorModel[Any]):
@@ -173,8 +176,10 @@ class OllamaEmbedder(VendorEmbedder[Any], _OllamaModel):
 
     max_batch = MAX_EMBED_BATCH
 
-    def __init__(self, *, max_input_tokens: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, connection: Connection[Any], *, model: str, dimension: int, max_input_tokens: int
+    ) -> None:
+        super().__init__(connection, model=model, dimension=dimension)
         self.max_input_tokens = max_input_tokens
         self.max_batch_tokens = MAX_EMBED_BATCH * max_input_tokens
 
@@ -191,15 +196,7 @@ class OllamaEmbedder(VendorEmbedder[Any], _OllamaModel):
 
 
 def _chat(settings: ProviderSettings) -> OllamaChatModel:
-    policy = RetryPolicy.from_settings(settings)
-    client, secrets = ollama_client(settings, policy)
-    return OllamaChatModel(
-        client=client,
-        model=settings.llm_model or DEFAULT_MODEL,
-        policy=policy,
-        provider=PROVIDER,
-        secrets=secrets,
-    )
+    return OllamaChatModel(ollama_connection(settings), model=settings.llm_model or DEFAULT_MODEL)
 
 
 def _embedder(settings: ProviderSettings) -> OllamaEmbedder:
@@ -211,16 +208,11 @@ def _embedder(settings: ProviderSettings) -> OllamaEmbedder:
             f"EMBEDDING_DIMENSIONS is not set (the dimension of embedding model {model!r} "
             "is not known to Lorebase)"
         )
-    policy = RetryPolicy.from_settings(settings)
-    client, secrets = ollama_client(settings, policy)
     return OllamaEmbedder(
-        client=client,
+        ollama_connection(settings),
         model=model,
         dimension=dimension,
         max_input_tokens=known[1] if known else DEFAULT_MAX_INPUT_TOKENS,
-        policy=policy,
-        provider=PROVIDER,
-        secrets=secrets,
     )
 
 

@@ -23,6 +23,7 @@ from lorebase.providers.base import (
 from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
 from lorebase.providers.vendor import (
+    Connection,
     HttpFailure,
     VendorEmbedder,
     VendorModel,
@@ -88,17 +89,12 @@ class OpenAIChatModel(VendorModel[openai.AsyncOpenAI], ChatBase):
 
     def __init__(
         self,
+        connection: Connection[openai.AsyncOpenAI],
         *,
-        client: openai.AsyncOpenAI,
         model: str,
-        policy: RetryPolicy,
-        provider: str = PROVIDER,
-        secrets: Sequence[str] = (),
         max_tokens_param: str = "max_completion_tokens",
     ) -> None:
-        super().__init__(
-            client=client, model=model, policy=policy, provider=provider, secrets=secrets
-        )
+        super().__init__(connection, model=model)
         self._max_tokens_param = max_tokens_param
 
     def _classify(self, exc: Exception) -> HttpFailure:
@@ -154,8 +150,15 @@ class OpenAIEmbedder(VendorEmbedder[openai.AsyncOpenAI]):
     max_input_tokens = MAX_INPUT_TOKENS
     max_batch_tokens = MAX_BATCH_TOKENS
 
-    def __init__(self, *, send_dimensions: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        connection: Connection[openai.AsyncOpenAI],
+        *,
+        model: str,
+        dimension: int,
+        send_dimensions: bool,
+    ) -> None:
+        super().__init__(connection, model=model, dimension=dimension)
         self._send_dimensions = send_dimensions
 
     def _classify(self, exc: Exception) -> HttpFailure:
@@ -216,16 +219,17 @@ def _key(settings: ProviderSettings, needed_by: str) -> str:
     return key
 
 
+def _connection(settings: ProviderSettings, key: str) -> Connection[openai.AsyncOpenAI]:
+    policy = RetryPolicy.from_settings(settings)
+    client = openai_client(api_key=key or NO_KEY, base_url=settings.openai_base_url, policy=policy)
+    return Connection(client, policy, PROVIDER, [key])
+
+
 def _chat(settings: ProviderSettings) -> OpenAIChatModel:
     key = _key(settings, "the openai provider")
-    policy = RetryPolicy.from_settings(settings)
     return OpenAIChatModel(
-        client=openai_client(
-            api_key=key or NO_KEY, base_url=settings.openai_base_url, policy=policy
-        ),
+        _connection(settings, key),
         model=settings.llm_model or DEFAULT_MODEL,
-        policy=policy,
-        secrets=[key],
         # OpenAI deprecated `max_tokens`; compatible servers often only know it.
         max_tokens_param="max_tokens" if settings.openai_base_url else "max_completion_tokens",
     )
@@ -247,17 +251,8 @@ def _embedder(settings: ProviderSettings) -> OpenAIEmbedder:
         raise ConfigurationError(
             f"EMBEDDING_DIMENSIONS={wanted} does not fit {model!r}, whose vectors have {native}"
         )
-    policy = RetryPolicy.from_settings(settings)
     return OpenAIEmbedder(
-        client=openai_client(
-            api_key=key or NO_KEY, base_url=settings.openai_base_url, policy=policy
-        ),
-        model=model,
-        dimension=dimension,
-        policy=policy,
-        provider=PROVIDER,
-        send_dimensions=shorten,
-        secrets=[key],
+        _connection(settings, key), model=model, dimension=dimension, send_dimensions=shorten
     )
 
 

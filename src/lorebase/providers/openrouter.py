@@ -7,7 +7,7 @@ from lorebase.providers.base import ProviderSettings
 from lorebase.providers.openai import OpenAIChatModel, openai_client
 from lorebase.providers.registry import Registry
 from lorebase.providers.resilience import RetryPolicy
-from lorebase.providers.vendor import require_key
+from lorebase.providers.vendor import Connection, require_key
 
 PROVIDER = "openrouter"
 DEFAULT_MODEL = "openai/gpt-4o-mini"
@@ -29,11 +29,8 @@ def _chat(settings: ProviderSettings) -> OpenAIChatModel:
         },
     )
     return OpenAIChatModel(
-        client=client,
+        Connection(client, policy, PROVIDER, [key]),
         model=settings.llm_model or DEFAULT_MODEL,
-        policy=policy,
-        provider=PROVIDER,
-        secrets=[key],
         max_tokens_param="max_tokens",
     )
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from lorebase.providers.base import (
     ChatModel,
@@ -18,6 +18,8 @@ from lorebase.providers.base import (
 from lorebase.providers.fallback import FallbackChatModel
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LLMFactory = Callable[[ProviderSettings], ChatModel]
 EmbedderFactory = Callable[[ProviderSettings], Embedder]
@@ -80,25 +82,23 @@ class Registry:
         return sorted(self._rerankers)
 
     def get_llm(self, name: str, settings: Any) -> ChatModel:
-        try:
-            factory = self._llms[name.lower()]
-        except KeyError:
-            raise UnknownProviderError("LLM", name, self.llm_names) from None
-        return factory(settings)
+        return _build("LLM", self._llms, name, settings)
 
     def get_embedder(self, name: str, settings: Any) -> Embedder:
-        try:
-            factory = self._embedders[name.lower()]
-        except KeyError:
-            raise UnknownProviderError("embedding", name, self.embedder_names) from None
-        return factory(settings)
+        return _build("embedding", self._embedders, name, settings)
 
     def get_reranker(self, name: str, settings: Any) -> Reranker:
-        try:
-            factory = self._rerankers[name.lower()]
-        except KeyError:
-            raise UnknownProviderError("reranker", name, self.reranker_names) from None
-        return factory(settings)
+        return _build("reranker", self._rerankers, name, settings)
+
+
+def _build(kind: str, factories: dict[str, Callable[[Any], T]], name: str, settings: Any) -> T:
+    """What the factory registered as `name` makes of the settings; an unknown name raises
+    UnknownProviderError listing the known ones."""
+    try:
+        factory = factories[name.lower()]
+    except KeyError:
+        raise UnknownProviderError(kind, name, sorted(factories)) from None
+    return factory(settings)
 
 
 def load_registry(*, plugins: bool = True) -> Registry:

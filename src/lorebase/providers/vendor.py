@@ -124,26 +124,29 @@ def map_failure(
     return BadResponse(f"{provider} failed: {type(exc).__name__}", provider=provider)
 
 
+@dataclass(frozen=True)
+class Connection(Generic[C]):
+    """How a vendor's models reach it: the SDK client (our timeouts, no SDK retries), the
+    retry policy, the vendor's registry name and the secrets to redact from every message."""
+
+    client: C
+    policy: RetryPolicy
+    provider: str
+    secrets: Sequence[str] = ()
+
+
 class VendorModel(Generic[C]):
-    """What a vendor's chat model or embedder holds: its SDK client, the model, the retry
-    policy, its registry name and the secrets to redact; `_map` reads the SDK's errors."""
+    """What a vendor's chat model or embedder holds: its connection and the model; `_map`
+    reads the SDK's errors."""
 
     generative = True
 
-    def __init__(
-        self,
-        *,
-        client: C,
-        model: str,
-        policy: RetryPolicy,
-        provider: str,
-        secrets: Sequence[str] = (),
-    ) -> None:
-        self._client = client
+    def __init__(self, connection: Connection[C], *, model: str) -> None:
+        self._client = connection.client
         self._model = model
-        self._policy = policy
-        self._provider = provider
-        self._secrets = tuple(secret for secret in secrets if secret)
+        self._policy = connection.policy
+        self._provider = connection.provider
+        self._secrets = tuple(secret for secret in connection.secrets if secret)
 
     @property
     def provider(self) -> str:
@@ -193,19 +196,8 @@ class VendorEmbedder(VendorModel[C]):
     max_input_tokens: int
     max_batch_tokens: int
 
-    def __init__(
-        self,
-        *,
-        client: C,
-        model: str,
-        dimension: int,
-        policy: RetryPolicy,
-        provider: str,
-        secrets: Sequence[str] = (),
-    ) -> None:
-        super().__init__(
-            client=client, model=model, policy=policy, provider=provider, secrets=secrets
-        )
+    def __init__(self, connection: Connection[C], *, model: str, dimension: int) -> None:
+        super().__init__(connection, model=model)
         self._dimension = dimension
 
     @property

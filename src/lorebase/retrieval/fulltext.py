@@ -27,6 +27,7 @@ from lorebase.retrieval.lexical_repository import (
     FulltextOperator,
     FulltextRank,
     LexicalQuery,
+    TextScope,
     tsquery_term,
 )
 
@@ -100,23 +101,11 @@ class _Leg:
     """What every candidate query of one search shares."""
 
     conn: Conn
-    corpus: Corpus
-    ts_config: str
-    query_text: str
-    filters: repository.Filters
-    params: dict[str, Any]
+    scope: TextScope
 
     async def ranked(self, query: LexicalQuery, count: int) -> list[tuple[UUID, float]]:
         return await lexical_repository.fulltext_candidates(
-            self.conn,
-            project_id=self.corpus.project_id,
-            model=self.corpus.model,
-            ts_config=self.ts_config,
-            query_text=self.query_text,
-            query=query,
-            limit=count,
-            filters=self.filters,
-            params=self.params,
+            self.conn, self.scope, query, limit=count
         )
 
 
@@ -137,7 +126,8 @@ async def search_fulltext(
 ) -> list[tuple[UUID, float]]:
     """Chunks matching the query as (id, rank), best first. An OR query ranks its candidate
     tiers in turn until `limit` chunks are found; web-search syntax ranks every match."""
-    leg = _Leg(conn, corpus, ts_config, query_text, filters, params)
+    scope = TextScope(corpus.project_id, corpus.model, ts_config, query_text, filters, params)
+    leg = _Leg(conn, scope)
     websearch = effective_operator(query_text, operator) == "and"
     weighted = rank in ("idf", "bm25")
     if websearch and not weighted:

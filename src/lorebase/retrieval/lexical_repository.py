@@ -3,7 +3,7 @@ candidates (idf, BM25-like or ts_rank), inside the same filters as the vector le
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
@@ -127,6 +127,38 @@ class LexicalQuery:
     exclude: str | None = None
     cap: int | None = None
 
+    def placeholders(self) -> dict[str, Any]:
+        """The values of its SQL placeholders: its fields, named alike (the SQL reads those it
+        uses), and term i as `t_i`, weighted `w_i`."""
+        values = asdict(self)
+        values["avg_length"] = max(self.avg_length, 1.0)
+        for i, (term, idf) in enumerate(self.terms):
+            values[f"t_{i}"] = term
+            values[f"w_{i}"] = idf
+        return values
+
+
+@dataclass(frozen=True)
+class TextScope:
+    """What every candidate query of one search shares: the project's chunks of one embedding
+    model, the text-search configuration, the query text and the filters (values in `params`)."""
+
+    project_id: UUID
+    model: str
+    ts_config: str
+    query_text: str
+    filters: Filters
+    params: dict[str, Any]
+
+    def placeholders(self) -> dict[str, Any]:
+        return dict(
+            self.params,
+            project_id=self.project_id,
+            model=self.model,
+            ts_config=self.ts_config,
+            query_text=self.query_text,
+        )
+
 
 _WEBSEARCH = sql.SQL("websearch_to_tsquery(%(ts_config)s::regconfig, %(query_text)s)")
 
@@ -230,35 +262,9 @@ def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Compos
 
 
 async def fulltext_candidates(
-    conn: Conn,
-    *,
-    project_id: UUID,
-    model: str,
-    ts_config: str,
-    query_text: str,
-    query: LexicalQuery,
-    limit: int,
-    filters: Filters,
-    params: dict[str, Any],
+    conn: Conn, scope: TextScope, query: LexicalQuery, *, limit: int
 ) -> list[tuple[UUID, float]]:
     """(id, text-search rank), best first, through the GIN index on `tsv`."""
-    values = dict(
-        params,
-        project_id=project_id,
-        model=model,
-        ts_config=ts_config,
-        query_text=query_text,
-        match=query.match,
-        rank_query=query.rank_query,
-        exclude=query.exclude,
-        cap=query.cap,
-        limit=limit,
-        avg_length=max(query.avg_length, 1.0),
-        k1=query.k1,
-        b=query.b,
-    )
-    for i, (term, idf) in enumerate(query.terms):
-        values[f"t_{i}"] = term
-        values[f"w_{i}"] = idf
-    cur = await conn.execute(fulltext_candidates_sql(query, filters), values)
+    values = {**scope.placeholders(), **query.placeholders(), "limit": limit}
+    cur = await conn.execute(fulltext_candidates_sql(query, scope.filters), values)
     return [(row["id"], float(row["rank"])) for row in await cur.fetchall()]

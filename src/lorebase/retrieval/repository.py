@@ -53,18 +53,17 @@ def filter_sql(
 ) -> Filters:
     """The filters as SQL; values go into `params`."""
     clauses: list[sql.Composable] = []
-    if document_ids:
-        params["f_document_ids"] = list(document_ids)
-        clauses.append(sql.SQL("ki.document_id = ANY(%(f_document_ids)s)"))
-    if tags:
-        params["f_tags"] = list(tags)
-        clauses.append(sql.SQL("d.tags && %(f_tags)s::text[]"))
-    if types:
-        params["f_types"] = list(types)
-        clauses.append(sql.SQL("d.type = ANY(%(f_types)s::text[])"))
-    if metadata:
-        params["f_metadata"] = Jsonb(metadata)
-        clauses.append(sql.SQL("(ki.metadata @> %(f_metadata)s OR d.metadata @> %(f_metadata)s)"))
+    # (placeholder, value when that filter is set, condition)
+    wanted = (
+        ("f_document_ids", document_ids and list(document_ids), "ki.document_id = ANY({})"),
+        ("f_tags", tags and list(tags), "d.tags && {}::text[]"),
+        ("f_types", types and list(types), "d.type = ANY({}::text[])"),
+        ("f_metadata", metadata and Jsonb(metadata), "(ki.metadata @> {0} OR d.metadata @> {0})"),
+    )
+    for name, value, condition in wanted:
+        if value:
+            params[name] = value
+            clauses.append(sql.SQL(condition).format(sql.Placeholder(name)))
     join_documents = bool(tags or types or metadata)
     if not clauses:
         return Filters(sql.SQL(""), join_documents=False)
