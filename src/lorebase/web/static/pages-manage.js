@@ -104,7 +104,7 @@ LB.pages.projects = async (app) => {
     return h("div", { class: "item", "data-project": p.name },
       h("a", { class: "name", href: "/knowledge", onclick: () => LB.setProject(p.id) }, p.name),
       h("span", { class: `badge ${p.status === "active" ? "ok" : ""}` }, p.status),
-      p.role ? h("span", { class: "badge" }, p.role) : null,
+      p.role ? h("span", { class: "badge", title: "Your role in this project" }, `you: ${p.role}`) : null,
       p.tags.map((t) => h("span", { class: "badge" }, "#" + t)),
       p.description ? h("span", { class: "muted" }, p.description) : null,
       write ? h("div", { class: "actions" },
