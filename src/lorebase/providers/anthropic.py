@@ -5,9 +5,7 @@ The Messages API of the SDK in use has no `temperature`: the argument is accepte
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from lorebase.providers.base import (
     ChatBase,
@@ -27,12 +25,20 @@ from lorebase.providers.vendor import (
     vendor_message,
 )
 
+# The SDK is imported on first use (a model built, an error read), not with this module:
+# every `lorebase` process registers every vendor, and one not configured for anthropic
+# should not pay for importing its SDK (about 2 CPU s).
+if TYPE_CHECKING:
+    import anthropic  # noqa: F401 - named in the string annotation of a base class
+
 PROVIDER = "anthropic"
 DEFAULT_MODEL = "claude-haiku-4-5"
 
 
 def classify(exc: Exception) -> HttpFailure:
     """What an anthropic SDK exception says about the HTTP exchange (529 is "overloaded")."""
+    import anthropic
+
     if isinstance(exc, anthropic.APITimeoutError):
         return HttpFailure("timeout")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -59,7 +65,7 @@ def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]
     return system, turns
 
 
-class AnthropicChatModel(VendorModel[anthropic.AsyncAnthropic], ChatBase):
+class AnthropicChatModel(VendorModel["anthropic.AsyncAnthropic"], ChatBase):
     """Claude through the Messages API."""
 
     def _classify(self, exc: Exception) -> HttpFailure:
@@ -110,6 +116,8 @@ class AnthropicChatModel(VendorModel[anthropic.AsyncAnthropic], ChatBase):
 
 
 def _chat(settings: ProviderSettings) -> AnthropicChatModel:
+    import anthropic
+
     key = require_key(
         settings.anthropic_api_key,
         "ANTHROPIC_API_KEY is not set (needed by the anthropic provider)",

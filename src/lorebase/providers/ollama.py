@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
-import ollama
 
 from lorebase.providers.base import (
     ChatBase,
@@ -34,6 +33,10 @@ from lorebase.providers.vendor import (
     status_error,
     vendor_message,
 )
+
+# The SDK is imported on first use (a client built, an error read), not with this module:
+# every `lorebase` process registers every vendor, and one not configured for ollama
+# should not pay for importing its SDK (about 0.3 CPU s).
 
 PROVIDER = "ollama"
 DEFAULT_MODEL = "llama3.2"
@@ -81,6 +84,8 @@ def _raise_on_error(secrets: Sequence[str]) -> Callable[[httpx.Response], Awaita
 def classify(exc: Exception) -> HttpFailure:
     """What the ollama SDK (or httpx under it) raised; HTTP statuses were already turned into
     ProviderErrors by the response hook."""
+    import ollama
+
     if isinstance(exc, httpx.TimeoutException):
         return HttpFailure("timeout")
     if isinstance(exc, ConnectionError | httpx.TransportError):
@@ -93,6 +98,8 @@ def classify(exc: Exception) -> HttpFailure:
 def ollama_connection(settings: ProviderSettings) -> Connection[Any]:
     """An SDK client with our timeouts and error hook, our retry policy, and the secrets to
     redact."""
+    import ollama
+
     policy = RetryPolicy.from_settings(settings)
     # The SDK sends OLLAMA_API_KEY (ollama.com) by itself; keep it out of our messages.
     secrets = [key] if (key := os.environ.get("OLLAMA_API_KEY")) else []
@@ -106,6 +113,8 @@ def ollama_connection(settings: ProviderSettings) -> Connection[Any]:
 
 class _OllamaModel(VendorModel[Any]):
     def _map(self, exc: Exception) -> ProviderError:
+        import ollama
+
         if isinstance(exc, ollama.ResponseError) and exc.status_code < 0:
             # An error line inside a stream: the model died mid-answer.
             message = redact(f"{PROVIDER} failed: {exc.error}"[:300], self._secrets)

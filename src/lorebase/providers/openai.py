@@ -5,9 +5,8 @@ OpenRouter (`providers.openrouter`) reuses the chat model with its own base URL 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import orjson
 
 from lorebase.providers.base import (
@@ -30,6 +29,12 @@ from lorebase.providers.vendor import (
     secret_of,
     vendor_message,
 )
+
+# The SDK is imported on first use (a model built, an error read), not with this module:
+# every `lorebase` process registers every vendor, and one not configured for openai
+# should not pay for importing its SDK (about 1 CPU s).
+if TYPE_CHECKING:
+    import openai
 
 PROVIDER = "openai"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -59,6 +64,8 @@ def openai_client(
     default_headers: Mapping[str, str] | None = None,
 ) -> openai.AsyncOpenAI:
     """An SDK client with our timeouts and no SDK retries (ours honour Retry-After + jitter)."""
+    import openai
+
     return openai.AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
@@ -72,6 +79,8 @@ def openai_client(
 
 def classify(exc: Exception) -> HttpFailure:
     """What an openai SDK exception says about the HTTP exchange."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return HttpFailure("timeout")
     if isinstance(exc, openai.APIConnectionError):
@@ -84,7 +93,7 @@ def classify(exc: Exception) -> HttpFailure:
     return HttpFailure("other")
 
 
-class OpenAIChatModel(VendorModel[openai.AsyncOpenAI], ChatBase):
+class OpenAIChatModel(VendorModel["openai.AsyncOpenAI"], ChatBase):
     """A chat model behind the Chat Completions API (OpenAI or any compatible server)."""
 
     def __init__(
@@ -143,7 +152,7 @@ class OpenAIChatModel(VendorModel[openai.AsyncOpenAI], ChatBase):
                     yield choice.delta.content
 
 
-class OpenAIEmbedder(VendorEmbedder[openai.AsyncOpenAI]):
+class OpenAIEmbedder(VendorEmbedder["openai.AsyncOpenAI"]):
     """Embeddings from the `/embeddings` endpoint, returned as unit vectors in input order."""
 
     max_batch = MAX_BATCH
