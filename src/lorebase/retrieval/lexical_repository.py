@@ -3,7 +3,7 @@ candidates (idf, BM25-like or ts_rank), inside the same filters as the vector le
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from uuid import UUID
 
@@ -130,7 +130,8 @@ class LexicalQuery:
     def placeholders(self) -> dict[str, Any]:
         """The values of its SQL placeholders: its fields, named alike (the SQL reads those it
         uses), and term i as `t_i`, weighted `w_i`."""
-        values = asdict(self)
+        # Shallow: `asdict` would deep-copy `terms` on every full-text search.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["avg_length"] = max(self.avg_length, 1.0)
         for i, (term, idf) in enumerate(self.terms):
             values[f"t_{i}"] = term
