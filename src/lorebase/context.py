@@ -18,6 +18,7 @@ from lorebase.embedding.shared import share_local_model
 from lorebase.memo import CountMemo
 from lorebase.memory import watch_process_caches
 from lorebase.providers.base import ChatModel, Embedder, Reranker
+from lorebase.providers.http import close_clients
 from lorebase.providers.registry import Registry, build_embedder, build_llm, load_registry
 from lorebase.settings import Settings
 
@@ -91,6 +92,7 @@ async def open_context(settings: Settings) -> AsyncIterator[AppContext]:
         watch_process_caches(ctx)
         yield ctx
     finally:
+        await close_clients()
         if cache is not None:
             await cache.close()
         if db is not None:

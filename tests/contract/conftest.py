@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from lorebase.providers.base import ChatModel, Embedder
+from lorebase.providers.http import close_clients
 from lorebase.providers.registry import build_embedder, build_llm, load_registry
 from lorebase.settings import Settings
 from tests.contract.fake_vendor import FakeVendor
 
 KEY = "sk-test-" + secrets.token_hex(20)
+
+
+@pytest.fixture(autouse=True)
+async def _close_http_clients() -> AsyncIterator[None]:
+    """The thin HTTP client's pools (embeddings) closed in the test's own event loop."""
+    yield
+    await close_clients()
 
 
 @pytest.fixture

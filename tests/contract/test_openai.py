@@ -393,3 +393,64 @@ async def test_embedding_rate_limits_are_retried(vendor: FakeVendor) -> None:
     )
     assert len(await embedder.embed_batch(["x"])) == 1
     assert len(vendor.calls(EMBED)) == 2
+
+
+def openai_embedder(url: str, **values: Any) -> Any:
+    values.setdefault("openai_api_key", SecretStr(KEY))
+    return embedder_for(embedding_provider="openai", openai_base_url=url + "/v1", **values)
+
+
+async def test_embedding_500s_are_retried_then_unavailable_and_a_500_then_success_embeds(
+    vendor: FakeVendor,
+) -> None:
+    server_error = error(500, f"upstream failed for key {KEY}", "server_error")
+    vendor.script(EMBED, server_error, server_error, server_error)
+    with pytest.raises(ProviderUnavailable, match="500") as caught:
+        await openai_embedder(vendor.url, provider_max_retries=2).embed_batch(["x"])
+    assert len(vendor.calls(EMBED)) == 3
+    assert KEY not in str(caught.value)
+
+    vendor.script(
+        EMBED, error(503, "overloaded", "server_error"), Reply(json=embeddings([[1.0] * 1536]))
+    )
+    assert len(await openai_embedder(vendor.url).embed_batch(["x"])) == 1
+
+
+async def test_a_refused_embedding_key_is_auth_failed_and_never_leaks(
+    vendor: FakeVendor, logs: Any
+) -> None:
+    vendor.script(EMBED, error(401, f"Incorrect API key provided: {KEY}", "invalid_request_error"))
+    with pytest.raises(AuthFailed) as caught:
+        await openai_embedder(vendor.url).embed_batch(["x"])
+    assert len(vendor.calls(EMBED)) == 1
+    assert caught.value.__cause__ is None
+    assert KEY not in f"{caught.value!s} {caught.value!r}"
+    assert KEY not in logs.text
+
+
+async def test_a_bad_embedding_request_is_a_bad_response_naming_the_vendors_message(
+    vendor: FakeVendor,
+) -> None:
+    vendor.script(EMBED, error(400, "input is too long", "invalid_request_error"))
+    with pytest.raises(BadResponse, match="input is too long"):
+        await openai_embedder(vendor.url).embed_batch(["x"])
+    assert len(vendor.calls(EMBED)) == 1
+
+
+async def test_a_slow_embedding_times_out_and_is_retried(vendor: FakeVendor) -> None:
+    slow = Reply(json=embeddings([[1.0] * 1536]), delay=1.5)
+    vendor.script(EMBED, slow, slow)
+    embedder = openai_embedder(vendor.url, provider_read_timeout=0.3, provider_max_retries=1)
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match="timed out"):
+        await embedder.embed_batch(["x"])
+    assert len(vendor.calls(EMBED)) == 2
+    assert time.monotonic() - started < 1.5 * 2
+
+
+async def test_an_unreachable_embedding_server_is_unavailable() -> None:
+    dead = FakeVendor()
+    url = dead.url
+    dead.stop()
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        await openai_embedder(url, provider_max_retries=1).embed_batch(["x"])
