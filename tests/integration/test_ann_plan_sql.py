@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+import pytest
 
 from lorebase.bench.seeding import synthetic_owner
 from lorebase.context import AppContext
@@ -72,14 +73,17 @@ async def test_index_plan_reads_the_hnsw_index_at_1536_d(ctx: AppContext) -> Non
     assert f"ix_knowledge_items_embedding_{DIM}" in plan, plan
 
 
-async def test_search_vector_finds_the_true_neighbours_either_way(ctx: AppContext) -> None:
+@pytest.mark.parametrize("passages", [False, True])
+async def test_search_vector_finds_the_true_neighbours_either_way(
+    ctx: AppContext, passages: bool
+) -> None:
     project_id, vectors = await _project(ctx, 400)
     query = vectors[7] + 0.05 * vectors[8]
     query /= np.linalg.norm(query)
     truth = list(np.argsort(-(vectors @ query))[:5])
     async with ctx.db.connection() as conn:
         assert await project_size(conn, project_id=project_id, model=MODEL) == 400
-        hits = await search_vector(
+        dense = await search_vector(
             conn,
             project_id=project_id,
             model=MODEL,
@@ -92,6 +96,7 @@ async def test_search_vector_finds_the_true_neighbours_either_way(ctx: AppContex
                 document_ids=None, tags=None, types=None, metadata=None, params={}
             ),
             params={},
+            passages=passages,
         )
         cur = await conn.execute(
             "SELECT id, chunk_index FROM knowledge_items WHERE project_id = %s", (project_id,)
@@ -99,6 +104,16 @@ async def test_search_vector_finds_the_true_neighbours_either_way(ctx: AppContex
         index_of = {row["id"]: row["chunk_index"] for row in await cur.fetchall()}
         cur = await conn.execute("SELECT current_setting('enable_sort') AS s")
         row = await cur.fetchone()
-    assert [index_of[i] for i, _ in hits][:2] == [int(x) for x in truth[:2]]
+    assert [index_of[i] for i, _ in dense.hits][:2] == [int(x) for x in truth[:2]]
+    if passages:  # read by the same query: each hit's passage, its similarity its distance's
+        assert dense.passages is not None
+        assert list(dense.passages) == [i for i, _ in dense.hits]
+        for chunk_id, distance in dense.hits:
+            passage = dense.passages[chunk_id]
+            assert passage["chunk_index"] == index_of[chunk_id]
+            assert passage["document_name"]
+            assert passage["similarity"] == pytest.approx(1 - distance)
+    else:
+        assert dense.passages is None
     assert row is not None
     assert row["s"] == "on", "the pooled connection keeps its settings"

@@ -9,7 +9,12 @@ import numpy as np
 
 from lorebase.bench import repository
 from lorebase.db import Conn
-from lorebase.retrieval.repository import filter_sql, set_ef_search, vector_candidates
+from lorebase.retrieval.repository import (
+    VectorQuery,
+    filter_sql,
+    set_ef_search,
+    vector_candidates,
+)
 from lorebase.timing import sample_ms
 
 Matrix = np.ndarray[Any, np.dtype[np.float32]]
@@ -50,8 +55,7 @@ async def _search_at(
     no_filters = filter_sql(document_ids=None, tags=None, types=None, metadata=None, params=params)
     async with conn.transaction():
         await set_ef_search(conn, ef_search=ef)
-        return await vector_candidates(
-            conn,
+        query = VectorQuery(
             project_id=project_id,
             model=model,
             dim=dim,
@@ -60,6 +64,7 @@ async def _search_at(
             filters=no_filters,
             params=params,
         )
+        return await vector_candidates(conn, query)
 
 
 async def measure_recall(

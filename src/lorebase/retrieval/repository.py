@@ -8,6 +8,7 @@ replaces them in one transaction when a new version is indexed (`knowledge.pipel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,15 @@ VECTOR_INDEX_DIMS = frozenset({384, 512, 768, 1024, 1536})
 HALFVEC_INDEX_DIMS = frozenset({3072})
 
 DOCUMENTS_JOIN = sql.SQL("JOIN documents d ON d.id = ki.document_id")
+# A passage as the results show it: the chunk (`ki`), its document and version.
+PASSAGE_COLUMNS = sql.SQL(
+    "ki.id, ki.document_id, d.name AS document_name, dv.version, d.type, d.tags, "
+    "ki.chunk_index, ki.chunk_text, ki.metadata"
+)
+PASSAGE_JOINS = sql.SQL(
+    "JOIN documents d ON d.id = ki.document_id "
+    "JOIN document_versions dv ON dv.id = ki.document_version_id"
+)
 
 
 def vector_type(dim: int) -> sql.Composable:
@@ -123,28 +133,53 @@ def vector_candidates_sql(dim: int, filters: Filters, *, exact: bool = False) ->
     )
 
 
-async def vector_candidates(
-    conn: Conn,
-    *,
-    project_id: UUID,
-    model: str,
-    dim: int,
-    query_vector: Any,
-    limit: int,
-    filters: Filters,
-    params: dict[str, Any],
-    exact: bool = False,
-) -> list[tuple[UUID, float]]:
+@dataclass(frozen=True)
+class VectorQuery:
+    """One dense search: the project's chunks of `model` nearest `query_vector`, `limit` of
+    them, under `filters` (values in `params`); `exact` computes every distance."""
+
+    project_id: UUID
+    model: str
+    dim: int
+    query_vector: Any
+    limit: int
+    filters: Filters
+    params: dict[str, Any]
+    exact: bool = False
+
+    def values(self) -> dict[str, Any]:
+        values = dict(self.params, project_id=self.project_id, model=self.model)
+        values["query_vector"] = self.query_vector
+        values["limit"] = self.limit
+        return values
+
+    def sql(self) -> sql.Composed:
+        return vector_candidates_sql(self.dim, self.filters, exact=self.exact)
+
+
+async def vector_candidates(conn: Conn, query: VectorQuery) -> list[tuple[UUID, float]]:
     """(id, cosine distance), nearest first: through the partial HNSW index for `dim`, or
     with `exact` by computing every distance."""
-    values = dict(params, project_id=project_id, model=model, query_vector=query_vector)
-    values["limit"] = limit
-    cur = await conn.execute(vector_candidates_sql(dim, filters, exact=exact), values)
+    cur = await conn.execute(query.sql(), query.values())
     rows = await cur.fetchall()
     # relaxed_order iterative scans may return neighbours slightly out of order.
     pairs = [(row["id"], float(row["distance"])) for row in rows]
     pairs.sort(key=lambda pair: pair[1])
     return pairs
+
+
+async def vector_passages(conn: Conn, query: VectorQuery) -> list[dict[str, Any]]:
+    """`vector_candidates` with each hit's passage (as `fetch_passages` reads it) in the same
+    query, nearest first: one round trip and one copy of the query vector, not two."""
+    statement = sql.SQL("""
+        SELECT {columns}, 1 - c.distance AS similarity, c.distance
+        FROM ({candidates}) c
+        JOIN knowledge_items ki ON ki.id = c.id {passage_joins}
+        """).format(columns=PASSAGE_COLUMNS, candidates=query.sql(), passage_joins=PASSAGE_JOINS)
+    cur = await conn.execute(statement, query.values())
+    rows = await cur.fetchall()
+    rows.sort(key=lambda row: float(row["distance"]))  # the order of `vector_candidates`
+    return rows
 
 
 async def fetch_passages(
@@ -159,13 +194,10 @@ async def fetch_passages(
         similarity = sql.SQL("1 - {distance}").format(distance=_distance(dim))
         values["query_vector"] = query_vector
     query = sql.SQL("""
-        SELECT ki.id, ki.document_id, d.name AS document_name, dv.version, d.type,
-               d.tags, ki.chunk_index, ki.chunk_text, ki.metadata, {similarity} AS similarity
-        FROM knowledge_items ki
-        JOIN documents d ON d.id = ki.document_id
-        JOIN document_versions dv ON dv.id = ki.document_version_id
+        SELECT {columns}, {similarity} AS similarity
+        FROM knowledge_items ki {passage_joins}
         WHERE ki.id = ANY(%(ids)s)
-        """).format(similarity=similarity)
+        """).format(columns=PASSAGE_COLUMNS, similarity=similarity, passage_joins=PASSAGE_JOINS)
     cur = await conn.execute(query, values)
     return {row["id"]: row for row in await cur.fetchall()}
 

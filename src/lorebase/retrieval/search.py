@@ -23,7 +23,7 @@ from lorebase.retrieval.fulltext import search_fulltext
 from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
 from lorebase.retrieval.schemas import QueryFilters, ResultRead
-from lorebase.retrieval.vector import Vector, embed_query, search_vector
+from lorebase.retrieval.vector import DenseHits, Vector, embed_query, search_vector
 from lorebase.settings import Settings
 from lorebase.timing import Timer
 
@@ -87,6 +87,7 @@ class _Legs:
     text_hits: Hits = field(default_factory=list)
     vector_hits: Hits = field(default_factory=list)
     vector: Vector | None = None
+    passages: dict[UUID, Row] | None = None  # read with the vector hits (semantic mode)
 
 
 async def search(
@@ -119,7 +120,7 @@ async def search(
     with timer.span("fuse"):
         ranked = _fuse(ctx, plan.mode, legs, query_text)
     with timer.span("fetch"):
-        passages = await _hydrate(ctx, plan.target, ranked[: plan.pool], legs.vector)
+        passages = await _hydrate(ctx, plan.target, ranked[: plan.pool], legs)
     passages, scores = await _rerank(ctx, plan, passages, outcome, timer)
     outcome.results = _results(passages[:top_k], scores[:top_k], dict(legs.text_hits))
     timer.stop()
@@ -180,7 +181,8 @@ async def _run_legs(ctx: AppContext, plan: _Plan, outcome: SearchOutcome, timer:
         if plan.mode != "fulltext":
             legs.vector = await _embed(ctx, plan, outcome, timer)
             if legs.vector is not None:
-                legs.vector_hits = await _vector_leg(ctx, plan, legs.vector, timer)
+                dense = await _vector_leg(ctx, plan, legs.vector, timer)
+                legs.vector_hits, legs.passages = dense.hits, dense.passages
         if text_task is not None:
             legs.text_hits = await text_task
     finally:
@@ -243,8 +245,9 @@ async def _embed(
             return None
 
 
-async def _vector_leg(ctx: AppContext, plan: _Plan, vector: Vector, timer: Timer) -> Hits:
-    """Nearest chunks by the HNSW index as (id, cosine distance)."""
+async def _vector_leg(ctx: AppContext, plan: _Plan, vector: Vector, timer: Timer) -> DenseHits:
+    """Nearest chunks by the HNSW index as (id, cosine distance); in semantic mode with their
+    passages (what is hydrated is exactly these hits)."""
     with timer.span("vector"):
         async with _reader(ctx, plan.target) as conn:
             return await search_vector(
@@ -258,6 +261,7 @@ async def _vector_leg(ctx: AppContext, plan: _Plan, vector: Vector, timer: Timer
                 session_ef_search=_session_ef_search(ctx),
                 filters=plan.where,
                 params=plan.params,
+                passages=plan.mode == "semantic" and plan.per_leg == plan.pool,
             )
 
 
@@ -290,9 +294,14 @@ def _reader(ctx: AppContext, target: SearchTarget) -> AbstractAsyncContextManage
 
 
 async def _hydrate(
-    ctx: AppContext, target: SearchTarget, candidates: list[UUID], vector: Vector | None
+    ctx: AppContext, target: SearchTarget, candidates: list[UUID], legs: _Legs
 ) -> list[Row]:
-    """The candidates' passages in rank order (a chunk deleted meanwhile drops out)."""
+    """The candidates' passages in rank order (a chunk deleted meanwhile drops out); those
+    the vector leg read already are not read again."""
+    rows = legs.passages
+    if rows is not None and all(i in rows for i in candidates):
+        return [rows[i] for i in candidates]
+    vector = legs.vector
     async with _reader(ctx, target) as conn:
         rows = await repository.fetch_passages(
             conn,

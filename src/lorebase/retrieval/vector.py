@@ -116,6 +116,15 @@ async def project_size(conn: Conn, *, project_id: UUID, model: str) -> int:
     return count
 
 
+@dataclass
+class DenseHits:
+    """The dense leg's answer: (id, cosine distance) nearest first, and with `passages` each
+    hit's passage by id, read by the same query."""
+
+    hits: list[tuple[UUID, float]]
+    passages: dict[UUID, dict[str, Any]] | None = None
+
+
 async def search_vector(
     conn: Conn,
     *,
@@ -128,12 +137,14 @@ async def search_vector(
     session_ef_search: int | None,
     filters: repository.Filters,
     params: dict[str, Any],
-) -> list[tuple[UUID, float]]:
+    passages: bool = False,
+) -> DenseHits:
     """Nearest chunks as (id, cosine distance), by the `plan_search` plan for this project;
     `ef_search` (the configured value) is the ceiling of the index's. The index plan runs in
     a transaction that sets its ef_search and forbids a sort locally: left to itself the
     planner scans every row at 1536-d even for thousands of chunks (65-85 ms against 4-20 ms
-    through the index). `session_ef_search` (the pool's value) is kept for callers."""
+    through the index). `session_ef_search` (the pool's value) is kept for callers. With
+    `passages` the hits come with their passages (semantic search needs no second query)."""
     chunks = await project_size(conn, project_id=project_id, model=model)
     plan = plan_search(
         chunks=chunks,
@@ -143,18 +154,23 @@ async def search_vector(
         filtered_by_documents="f_document_ids" in params,
     )
 
-    async def candidates() -> list[tuple[UUID, float]]:
-        return await repository.vector_candidates(
-            conn,
-            project_id=project_id,
-            model=model,
-            dim=dim,
-            query_vector=query_vector,
-            limit=limit,
-            filters=filters,
-            params=params,
-            exact=plan.exact,
-        )
+    query = repository.VectorQuery(
+        project_id=project_id,
+        model=model,
+        dim=dim,
+        query_vector=query_vector,
+        limit=limit,
+        filters=filters,
+        params=params,
+        exact=plan.exact,
+    )
+
+    async def candidates() -> DenseHits:
+        if not passages:
+            return DenseHits(await repository.vector_candidates(conn, query))
+        rows = await repository.vector_passages(conn, query)
+        hits = [(row["id"], float(row["distance"])) for row in rows]
+        return DenseHits(hits, {row["id"]: row for row in rows})
 
     if plan.exact:
         return await candidates()
