@@ -4,7 +4,9 @@ where the planner alone would scan every row."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,3 +119,43 @@ async def test_search_vector_finds_the_true_neighbours_either_way(
         assert dense.passages is None
     assert row is not None
     assert row["s"] == "on", "the pooled connection keeps its settings"
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+async def test_the_index_plans_settings_hold_for_its_query_and_end_with_it(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch, in_transaction: bool
+) -> None:
+    project_id, vectors = await _project(ctx, 150)  # above the exact threshold at 1536-d
+    seen: list[dict[str, object]] = []
+
+    async def settings_in_force(conn: Any, query: repository.VectorQuery) -> list[Any]:
+        cur = await conn.execute(
+            "SELECT current_setting('enable_sort') AS sort, "
+            "current_setting('hnsw.ef_search') AS ef"
+        )
+        seen.extend(await cur.fetchall())
+        return []
+
+    monkeypatch.setattr(repository, "vector_candidates", settings_in_force)
+    no_filters = repository.filter_sql(
+        document_ids=None, tags=None, types=None, metadata=None, params={}
+    )
+    async with ctx.db.connection() as conn:
+        scope = conn.transaction() if in_transaction else contextlib.nullcontext()
+        async with scope:
+            await search_vector(
+                conn,
+                project_id=project_id,
+                model=MODEL,
+                dim=DIM,
+                query_vector=vectors[0],
+                limit=10,
+                ef_search=300,
+                session_ef_search=300,
+                filters=no_filters,
+                params={},
+            )
+        cur = await conn.execute("SELECT current_setting('enable_sort') AS sort")
+        after = await cur.fetchone()
+    assert seen == [{"sort": "off", "ef": "40"}], "the query ran under the plan's settings"
+    assert after == {"sort": "on"}, "and the pooled connection got its own back"

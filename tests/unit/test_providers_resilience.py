@@ -144,3 +144,8 @@ def test_unit_vectors() -> None:
         unit_vectors([[0.0, 0.0]], provider="p")
     with pytest.raises(BadResponse):
         unit_vectors([[float("nan"), 1.0]], provider="p")
+    with pytest.raises(BadResponse, match="not lists of numbers"):
+        unit_vectors([[1.0, 0.0], [1.0]], provider="p")  # ragged
+    with pytest.raises(BadResponse, match="not lists of numbers"):
+        unit_vectors([["a", "b"]], provider="p")  # type: ignore[list-item]
+    assert unit_vectors([], provider="p") == []

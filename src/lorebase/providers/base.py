@@ -4,7 +4,6 @@ vendor reads, the numbered-sources prompt format and the fallback-warning channe
 from __future__ import annotations
 
 import logging
-import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 # Re-exported so vendor modules see one module of ours. A factory raises ConfigurationError for
 # a setting that cannot work (a missing key), and `lorebase serve` prints it as one line; the
@@ -261,14 +262,23 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def unit_vectors(vectors: Sequence[Sequence[float]], *, provider: str) -> list[list[float]]:
-    """L2-normalise (cosine search assumes unit vectors); a zero or non-finite one is bad."""
-    out: list[list[float]] = []
-    for vector in vectors:
-        norm = math.sqrt(math.fsum(x * x for x in vector))
-        if not math.isfinite(norm) or norm == 0.0:
-            raise BadResponse(f"{provider} returned a zero or non-finite vector", provider=provider)
-        out.append([x / norm for x in vector])
-    return out
+    """L2-normalise (cosine search assumes unit vectors); a zero or non-finite one is bad.
+    In numpy: a 1536-d vector in pure Python cost ~0.15 ms, on every search's path."""
+    if not vectors:
+        return []
+    try:
+        matrix = np.asarray(vectors, dtype=np.float64)
+    except (ValueError, TypeError):
+        matrix = np.empty(0)
+    if matrix.ndim != 2:
+        raise BadResponse(
+            f"{provider} returned vectors that are not lists of numbers", provider=provider
+        )
+    norms = np.linalg.norm(matrix, axis=1)
+    if not bool(np.all(np.isfinite(norms))) or bool(np.any(norms == 0.0)):
+        raise BadResponse(f"{provider} returned a zero or non-finite vector", provider=provider)
+    unit: list[list[float]] = (matrix / norms[:, None]).tolist()
+    return unit
 
 
 # --- warnings a fallback reports --------------------------------------------------------------
