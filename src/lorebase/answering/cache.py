@@ -107,7 +107,14 @@ async def cached_json(ctx: AppContext, *, key: str, query_id: UUID, started: flo
         ANSWER_CACHE.labels(result="miss").inc()
         return None
     ANSWER_CACHE.labels(result="hit").inc()
-    head = orjson.dumps({"query_id": query_id, "cached": True, "timings_ms": timer.stop()})
+    return with_request_fields(stored, query_id=query_id, cached=True, timings_ms=timer.stop())
+
+
+def with_request_fields(
+    stored: bytes, *, query_id: UUID, cached: bool, timings_ms: dict[str, float]
+) -> bytes:
+    """A stored answer's JSON with the per-request fields put in front: a QueryRead's JSON."""
+    head = orjson.dumps({"query_id": query_id, "cached": cached, "timings_ms": timings_ms})
     return head[:-1] + b"," + stored[1:]
 
 
@@ -119,10 +126,11 @@ def parse_cached(payload: bytes) -> QueryRead | None:
         return None
 
 
-async def store_answer(ctx: AppContext, *, key: str, response: QueryRead) -> None:
-    """Cache `response` without its per-request fields."""
-    await ctx.cache.set_bytes(
-        key,
-        response.model_dump_json(exclude=set(_PER_REQUEST)).encode(),
-        ttl=ctx.settings.query_cache_ttl_seconds,
-    )
+def stored_json(response: QueryRead) -> bytes:
+    """`response` as the cache stores it: its JSON without the per-request fields."""
+    return response.model_dump_json(exclude=set(_PER_REQUEST)).encode()
+
+
+async def store_answer(ctx: AppContext, *, key: str, stored: bytes) -> None:
+    """Cache an answer's `stored_json`."""
+    await ctx.cache.set_bytes(key, stored, ttl=ctx.settings.query_cache_ttl_seconds)

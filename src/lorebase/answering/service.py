@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from uuid import UUID
 
@@ -27,6 +27,8 @@ from lorebase.answering.cache import (
     parse_cached,
     resolve_flags,
     store_answer,
+    stored_json,
+    with_request_fields,
 )
 from lorebase.answering.prompts import NO_ANSWER
 from lorebase.answering.synthesis import (
@@ -81,7 +83,14 @@ async def run_query_json(*, ctx: AppContext, principal: Principal, query: QueryC
     """`run_query` as the JSON bytes of its QueryRead; a cached answer is served as stored."""
     parsed = await _parse(ctx, principal, query)
     last = await _last(_pipeline(ctx, parsed, stream=False, raw_hit=True))
-    return last.response.model_dump_json().encode() if isinstance(last, _Step) else last.payload
+    if isinstance(last, _Stored):
+        return last.payload
+    if last.stored is None:  # not cached (a provider failed): serialised here
+        return last.response.model_dump_json().encode()
+    response = last.response
+    return with_request_fields(
+        last.stored, query_id=response.query_id, cached=False, timings_ms=response.timings_ms
+    )
 
 
 async def stream_query(
@@ -128,6 +137,7 @@ class _Step:
     event: Literal["results", "delta", "citations", "done"]
     response: QueryRead
     text: str = ""  # a delta's text
+    stored: bytes | None = None  # `done`: the response as the answer cache stored it
 
 
 @dataclass(frozen=True)
@@ -155,9 +165,12 @@ async def _pipeline(
     if query.flags.agentic:
         async for step in _answer(ctx, query, run, stream=stream):
             yield step
-    yield _respond(query, run)
-    if not run.degraded:
-        await store_answer(ctx, key=query.key, response=run.response)
+    done = _respond(query, run)
+    if not run.degraded:  # serialised once: the JSON response is these bytes too
+        stored = stored_json(run.response)
+        await store_answer(ctx, key=query.key, stored=stored)
+        done = replace(done, stored=stored)
+    yield done
 
 
 async def _parse(
