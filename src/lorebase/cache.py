@@ -176,7 +176,9 @@ class Cache:
             CACHE_HIT_AGE.labels(kind=kind).observe(max(0.0, time.time() - written))
 
     async def get_bytes(self, key: str) -> bytes | None:
-        stored = await self._get(key)
+        return self._read_bytes(key, await self._get(key))
+
+    def _read_bytes(self, key: str, stored: bytes | None) -> bytes | None:
         if stored is None:
             self._counted(key, None, hit=False)
             return None
@@ -197,7 +199,11 @@ class Cache:
 
     async def get_vector(self, key: str, *, dimension: int) -> np.ndarray[Any, Any] | None:
         """A vector stored by `set_vector` (or as raw float32 before it), as float32."""
-        stored = await self._get(key)
+        return self._read_vector(key, await self._get(key), dimension)
+
+    def _read_vector(
+        self, key: str, stored: bytes | None, dimension: int
+    ) -> np.ndarray[Any, Any] | None:
         vector: np.ndarray[Any, Any] | None = None
         written: int | None = None
         if stored is not None:
@@ -211,6 +217,23 @@ class Cache:
                 vector = np.frombuffer(payload, dtype=np.float32).copy()
         self._counted(key, written, hit=vector is not None)
         return vector
+
+    async def get_bytes_and_vector(
+        self, bytes_key: str, vector_key: str, *, dimension: int
+    ) -> tuple[bytes | None, np.ndarray[Any, Any] | None, bool]:
+        """`get_bytes(bytes_key)` and `get_vector(vector_key)` in one round trip, and whether
+        Redis answered (False: both are unknown, not missing)."""
+        if not self._available():
+            return None, None, False
+        try:
+            first, second = await self.redis.mget([bytes_key, vector_key])
+        except (RedisError, OSError) as exc:
+            self._failed(exc, "read")
+            return None, None, False
+        self._succeeded()
+        value = self._read_bytes(bytes_key, None if first is None else _as_bytes(first))
+        stored = None if second is None else _as_bytes(second)
+        return value, self._read_vector(vector_key, stored, dimension), True
 
     async def set_vector(
         self, key: str, vector: np.ndarray[Any, Any], *, ttl: int | None = None

@@ -5,6 +5,7 @@ warning `serve` prints for an external Redis without a safe budget."""
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 
 import httpx
@@ -113,3 +114,34 @@ def test_an_unbounded_external_redis_gets_a_one_line_warning() -> None:
     assert "maxmemory" in warning
     assert "\n" not in warning
     assert check_redis_budget("redis://127.0.0.1:1/0") is not None
+
+
+async def test_bytes_and_vector_come_back_in_one_round_trip_or_say_redis_did_not_answer(
+    ctx: AppContext,
+) -> None:
+    answer_key = ctx.cache.key("answer", "pair-test", uuid.uuid4().hex)
+    vector_key = ctx.cache.key("qemb", "pair-test", uuid.uuid4().hex)
+    assert await ctx.cache.get_bytes_and_vector(answer_key, vector_key, dimension=8) == (
+        None,
+        None,
+        True,  # Redis answered: both are known to be missing
+    )
+    await ctx.cache.set_bytes(answer_key, b'{"results":[]}', ttl=60)
+    stored = await ctx.cache.set_vector(vector_key, np.linspace(0, 1, 8, dtype=np.float32))
+    value, vector, answered = await ctx.cache.get_bytes_and_vector(
+        answer_key, vector_key, dimension=8
+    )
+    assert (value, answered) == (b'{"results":[]}', True)
+    assert vector is not None
+    assert np.array_equal(vector, stored)
+    # A vector of another dimension is a miss, as get_vector says.
+    assert (await ctx.cache.get_bytes_and_vector(answer_key, vector_key, dimension=4))[1] is None
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = Cache(f"redis://127.0.0.1:{port}/0", prefix="dead:")
+    try:
+        assert await dead.get_bytes_and_vector("a", "b", dimension=8) == (None, None, False)
+    finally:
+        await dead.close()

@@ -468,16 +468,34 @@ def _metric(metrics: str, name: str, result: str) -> float:
     return 0.0
 
 
+def _count_reads(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the cache's GET and MGET calls from now on."""
+    counts: dict[str, int] = {}
+    redis = ctx.cache.redis
+    for name in ("get", "mget"):
+        original = getattr(redis, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            counts[_name] = counts.get(_name, 0) + 1
+            return _original(*args)
+
+        monkeypatch.setattr(redis, name, counted)
+    return counts
+
+
 async def test_query_embeddings_are_cached_in_redis_by_model_and_text(
-    client: httpx.AsyncClient, ctx: AppContext
+    client: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kb = await _project_with_docs(client, ctx)
     text = f"loops and scopes {uuid.uuid4().hex[:6]}"
     name = "lorebase_query_embedding_cache_requests_total"
     before = (await client.get("/metrics")).text
+    reads = _count_reads(ctx, monkeypatch)
     await _query(client, kb, text, top_k=2)
     # Other flags: an answer-cache miss, but the same text in the same embedding space.
     await _query(client, kb, text, top_k=3)
+    # Each query read its answer and its embedding in one round trip, not two.
+    assert reads == {"mget": 2}
     after = (await client.get("/metrics")).text
     assert _metric(after, name, "miss") == _metric(before, name, "miss") + 1
     assert _metric(after, name, "hit") == _metric(before, name, "hit") + 1

@@ -15,6 +15,7 @@ from lorebase.projects.schemas import ProjectAccess
 from lorebase.retrieval.metrics import ANSWER_CACHE
 from lorebase.retrieval.rerank import reranker_id
 from lorebase.retrieval.schemas import QueryCreate, QueryFilters, QueryRead
+from lorebase.retrieval.vector import KnownVector, query_embedding_key
 from lorebase.timing import Timer
 
 ANSWER_CACHE_VERSION = "2"  # 2: stored as QueryRead JSON without per-request fields
@@ -97,17 +98,41 @@ def answer_cache_key(
     )
 
 
-async def cached_json(ctx: AppContext, *, key: str, query_id: UUID, started: float) -> bytes | None:
+@dataclass(frozen=True)
+class CacheLookup:
+    """A query's cache lookup: the answer's JSON (a hit), and the query's embedding as Redis
+    had it (read in the same round trip; None when Redis did not answer)."""
+
+    payload: bytes | None
+    vector: KnownVector | None
+
+
+async def cached_json(
+    ctx: AppContext, *, key: str, query_id: UUID, started: float, query_text: str | None = None
+) -> CacheLookup:
     """The cached answer under `key` as the JSON bytes of a QueryRead (with this request's
-    `query_id`, `cached` and `timings_ms`), or None."""
+    `query_id`, `cached` and `timings_ms`), or None; with `query_text`, its embedding is
+    looked up in the same round trip (a miss needs it next)."""
     timer = Timer(started=started)
+    known: KnownVector | None = None
     with timer.span("cache"):
-        stored = await ctx.cache.get_bytes(key)
+        if query_text is None:
+            stored = await ctx.cache.get_bytes(key)
+        else:
+            embedder = ctx.embedder
+            vector_key = query_embedding_key(ctx.cache, model_id=embedder.model_id, text=query_text)
+            stored, vector, answered = await ctx.cache.get_bytes_and_vector(
+                key, vector_key, dimension=embedder.dimension
+            )
+            known = KnownVector(vector) if answered else None
     if stored is None or not stored.startswith(_STORED_PREFIX):
         ANSWER_CACHE.labels(result="miss").inc()
-        return None
+        return CacheLookup(None, known)
     ANSWER_CACHE.labels(result="hit").inc()
-    return with_request_fields(stored, query_id=query_id, cached=True, timings_ms=timer.stop())
+    timings = timer.stop()
+    return CacheLookup(
+        with_request_fields(stored, query_id=query_id, cached=True, timings_ms=timings), known
+    )
 
 
 def with_request_fields(

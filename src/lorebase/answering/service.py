@@ -47,6 +47,7 @@ from lorebase.projects.service import get_project_for
 from lorebase.providers.base import ProviderError
 from lorebase.retrieval.schemas import CitationRead, QueryCreate, QueryEvent, QueryRead
 from lorebase.retrieval.search import search, target_of
+from lorebase.retrieval.vector import KnownVector
 from lorebase.timing import Timer, elapsed_ms
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,14 @@ async def _pipeline(
     ctx: AppContext, query: _Query, *, stream: bool, raw_hit: bool = False
 ) -> AsyncIterator[_Step | _Stored]:
     """One query, top-down: cache → search → answer → respond (then cache the answer)."""
-    payload = await cached_json(ctx, key=query.key, query_id=query.query_id, started=query.started)
+    lookup = await cached_json(
+        ctx,
+        key=query.key,
+        query_id=query.query_id,
+        started=query.started,
+        query_text=query.request.query_text,
+    )
+    payload = lookup.payload
     if payload is not None and raw_hit:
         yield _Stored(payload)
         return
@@ -160,7 +168,7 @@ async def _pipeline(
         for step in _replay(hit):
             yield step
         return
-    run = await _search(ctx, query)
+    run = await _search(ctx, query, lookup.vector)
     yield _Step("results", run.response)
     if query.flags.agentic:
         async for step in _answer(ctx, query, run, stream=stream):
@@ -198,7 +206,7 @@ def _replay(hit: QueryRead) -> Iterator[_Step]:
     yield _Step("done", hit)
 
 
-async def _search(ctx: AppContext, query: _Query) -> _Run:
+async def _search(ctx: AppContext, query: _Query, known_vector: KnownVector | None) -> _Run:
     """The passages (`retrieval.search`) as a response without an answer yet."""
     flags = query.flags
     outcome = await search(
@@ -209,6 +217,7 @@ async def _search(ctx: AppContext, query: _Query) -> _Run:
         top_k=flags.top_k,
         use_re_ranking=flags.rerank,
         filters=query.request.filters,
+        known_vector=known_vector,
     )
     response = QueryRead(
         query_id=query.query_id,

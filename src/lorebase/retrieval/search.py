@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from uuid import UUID
 
@@ -23,7 +23,13 @@ from lorebase.retrieval.fulltext import search_fulltext
 from lorebase.retrieval.fusion import fuse_legs
 from lorebase.retrieval.rerank import choose_reranker, rerank, reranker_id
 from lorebase.retrieval.schemas import QueryFilters, ResultRead
-from lorebase.retrieval.vector import DenseHits, Vector, embed_query, search_vector
+from lorebase.retrieval.vector import (
+    DenseHits,
+    KnownVector,
+    Vector,
+    embed_query,
+    search_vector,
+)
 from lorebase.settings import Settings
 from lorebase.timing import Timer
 
@@ -80,6 +86,7 @@ class _Plan:
     where: repository.Filters
     params: dict[str, Any]
     use_query_cache: bool
+    known_vector: KnownVector | None = None
 
 
 @dataclass
@@ -100,13 +107,15 @@ async def search(
     use_re_ranking: bool = False,
     filters: QueryFilters | None = None,
     use_query_cache: bool = True,
+    known_vector: KnownVector | None = None,
 ) -> SearchOutcome:
     """Retrieve `top_k` passages of the project's latest document versions.
 
     `semantic` is the HNSW leg alone, `fulltext` the text-search leg alone, `hybrid` both fused
     by weighted RRF. With `use_re_ranking` the best `rerank_candidates` are re-scored (a longer
     `top_k` keeps its tail in fused order). `use_query_cache=False` embeds the query even when
-    Redis has its vector (the evaluation measures the full cost)."""
+    Redis has its vector (the evaluation measures the full cost); `known_vector`: the
+    caller read the cache for it."""
     timer = Timer()
     outcome = SearchOutcome(results=[], timings_ms=timer.timings_ms)
     model = target.embedding_model
@@ -116,6 +125,7 @@ async def search(
     plan = _plan(
         ctx, target, model, query_text, mode, top_k, use_re_ranking, filters, use_query_cache
     )
+    plan = replace(plan, known_vector=known_vector)
     legs = await _run_legs(ctx, plan, outcome, timer)
     with timer.span("fuse"):
         ranked = _fuse(ctx, plan.mode, legs, query_text)
@@ -230,6 +240,7 @@ async def _embed(
                 embedder=embedder,
                 text=plan.query_text,
                 batcher=_query_batcher(ctx),
+                known=plan.known_vector,
             )
         except ProviderError as exc:
             if plan.mode == "semantic":
@@ -296,8 +307,7 @@ def _reader(ctx: AppContext, target: SearchTarget) -> AbstractAsyncContextManage
 async def _hydrate(
     ctx: AppContext, target: SearchTarget, candidates: list[UUID], legs: _Legs
 ) -> list[Row]:
-    """The candidates' passages in rank order (a chunk deleted meanwhile drops out); those
-    the vector leg read already are not read again."""
+    """The candidates' passages in rank order (a chunk deleted meanwhile drops out)."""
     rows = legs.passages
     if rows is not None and all(i in rows for i in candidates):
         return [rows[i] for i in candidates]

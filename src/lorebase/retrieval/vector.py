@@ -29,15 +29,25 @@ def query_embedding_key(cache: Cache, *, model_id: str, text: str) -> str:
     return cache.key("qemb", model_id, text_key(text))
 
 
+@dataclass(frozen=True)
+class KnownVector:
+    """The query's embedding as the caller already read it from the cache (`vector` None:
+    not there), so that `embed_query` does not ask Redis again."""
+
+    vector: Vector | None
+
+
 async def embed_query(
     *,
     cache: Cache | None,
     embedder: Embedder,
     text: str,
     batcher: EmbeddingBatcher | None = None,
+    known: KnownVector | None = None,
 ) -> Vector:
     """The query's embedding, from Redis when this model has embedded this text before
-    (`cache=None` always embeds). With `batcher`, concurrent queries share embedder calls."""
+    (`cache=None` always embeds; `known`: the caller looked it up). With `batcher`,
+    concurrent queries share embedder calls."""
 
     async def compute() -> Vector:
         if batcher is not None:
@@ -48,7 +58,10 @@ async def embed_query(
     if cache is None:
         return await compute()
     key = query_embedding_key(cache, model_id=embedder.model_id, text=text)
-    cached = await cache.get_vector(key, dimension=embedder.dimension)
+    if known is not None:
+        cached = known.vector
+    else:
+        cached = await cache.get_vector(key, dimension=embedder.dimension)
     if cached is not None:
         QUERY_EMBEDDING_CACHE.labels(result="hit").inc()
         return cached
