@@ -354,7 +354,7 @@ def _results(
         if similarity is None:  # full-text only: no query vector was computed
             similarity = text_rank.get(row["id"], 0.0)
         results.append(
-            ResultRead(
+            ResultRead.model_construct(  # our own rows: typed by the schema, not re-validated
                 id=row["id"],
                 document_id=row["document_id"],
                 document_name=row["document_name"],
