@@ -361,3 +361,35 @@ async def corpus_generation(ctx: AppContext, project_id: str) -> int:
         row = await cursor.fetchone()
     assert row is not None
     return int(row["corpus_generation"])
+
+
+async def test_chunks_are_stored_in_the_projects_text_search_language(
+    ctx: AppContext, client: httpx.AsyncClient
+) -> None:
+    user = await register_user(client)
+    project = await create_project(client, user.headers)
+    async with ctx.db.connection() as conn:  # no API sets it yet: a project for code
+        await conn.execute(
+            "UPDATE projects SET text_search_config = 'simple' WHERE id = %s", (project["id"],)
+        )
+    response = await client.post(
+        "/api/v1/knowledge/upload",
+        headers=user.headers,
+        data={"project_id": project["id"]},
+        files={"file": ("guide.md", GUIDE.encode(), "text/markdown")},
+    )
+    assert response.status_code == 202, response.text
+    await drain(ctx)
+
+    chunks = await chunks_of(ctx, response.json()["document_id"])
+    assert chunks
+    assert {chunk["ts_config"] for chunk in chunks} == {"simple"}
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT bool_or(tsv @@ 'the'::tsquery) AS stop_word_kept, "
+            "bool_and(embedding IS NOT NULL AND vector_dims(embedding) = %s) AS vectors "
+            "FROM knowledge_items WHERE document_id = %s",
+            (ctx.embedder.dimension, response.json()["document_id"]),
+        )
+        row = await cur.fetchone()
+    assert row == {"stop_word_kept": True, "vectors": True}  # `simple` keeps "the"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lorebase.bench import corpus, repository
+from lorebase.bench import corpus, profile, repository
 from lorebase.bench.context import Bench, CorpusSeed
 from lorebase.bench.server import MemorySampler, cpu_delta
 from lorebase.db import Conn
@@ -70,6 +72,15 @@ def ensure_task_projects(bench: Bench) -> list[str]:
     return bench.task_projects
 
 
+def _profile_ingestion(bench: Bench) -> subprocess.Popen[bytes] | None:
+    """With --profile: py-spy on the worker that runs the ingestion jobs, until they end."""
+    if bench.profile_dir is None or bench.server.process is None:
+        return None
+    worker = profile.worker_pids(bench.server.process.pid)[0]  # worker 0 runs the jobs
+    stacks = bench.profile_dir / "ingest.txt"
+    return profile.start(worker, stacks, duration=bench.sizes.ingest_timeout)
+
+
 def ensure_corpus(bench: Bench) -> CorpusSeed:
     """The real-text corpus, uploaded through `/knowledge/upload` and ingested by the server's
     own worker (this is what the `ingest` scenario measures)."""
@@ -78,6 +89,7 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
     bench.require("/api/v1/knowledge/upload", "/api/v1/jobs/{")
     docs = corpus.documents(bench.sizes.corpus_bytes, files=bench.sizes.corpus_files)
     project = bench.api.create_project("bench corpus", description="Python documentation")
+    spy = _profile_ingestion(bench)
     cpu_before = bench.server.cpu_seconds()
     started = time.perf_counter()
     with MemorySampler(bench.server.roots()) as sampler:
@@ -92,6 +104,9 @@ def ensure_corpus(bench: Bench) -> CorpusSeed:
         )
     seconds = time.perf_counter() - started
     cpu = cpu_delta(cpu_before, bench.server.cpu_seconds())
+    if spy is not None:  # py-spy writes its stacks when interrupted
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
         log.warning("%d ingestion jobs did not succeed: %s", len(failed), failed[0].get("error"))
