@@ -31,7 +31,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lorebase.main import create_app
-from lorebase.settings import get_settings
+from lorebase.settings import get_settings, usable_cores
 
 PARENT_ENV = "LOREBASE_SERVE_PID"
 # Each worker holds up to DATABASE_POOL_MAX (20) connections: 4 of them and the job worker fit
@@ -47,11 +47,7 @@ log = logging.getLogger("lorebase.serve")
 
 def default_workers() -> int:
     """HTTP workers when `--workers` is not given: the cores this process may use, ≤ 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+    return min(usable_cores(), MAX_DEFAULT_WORKERS)
 
 
 def die_with_parent() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -176,7 +177,8 @@ class Settings(BaseSettings):
 
     # --- background jobs ---------------------------------------------------------
     lorebase_run_worker: bool = True  # `serve --no-worker` sets LOREBASE_RUN_WORKER=0
-    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    # Jobs one worker runs at once; unset: sized by `job_concurrency` (cores, embedder kind).
+    worker_concurrency: int | None = Field(default=None, ge=1, le=64)
     job_lease_seconds: float = Field(default=60.0, ge=2)  # a silent worker's jobs move on
     job_max_attempts: int = Field(default=5, ge=1)  # transient failures (provider down)
     job_retry_base_seconds: float = Field(default=5.0, ge=0)  # backoff: base * 2^(attempt-1)
@@ -227,6 +229,31 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def job_concurrency(self) -> int:
+        """WORKER_CONCURRENCY, else sized to the machine: an embedder in this process
+        (`local`, `llamacpp`) is CPU-bound, so one job per core (one embeds while another
+        extracts and writes); a remote one is I/O-bound, so four per core, at most 16 (each
+        job holds a database connection at times; the pool has DATABASE_POOL_MAX)."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        cores = usable_cores()
+        if self.embedding_provider in IN_PROCESS_EMBEDDERS:
+            return cores
+        return min(16, 4 * cores)
+
+
+# Embedding providers whose model runs on this machine's cores, in this process.
+IN_PROCESS_EMBEDDERS = frozenset({"local", "llamacpp"})
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS says), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)

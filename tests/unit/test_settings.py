@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from lorebase import settings as settings_module
 from lorebase.settings import Settings, parse_rate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,22 @@ def test_bad_rate_limit_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RATE_LIMIT_AUTH", "lots")
     with pytest.raises(ValidationError, match="60/minute"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_job_concurrency_is_sized_to_the_cores_and_the_embedders_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("WORKER_CONCURRENCY", raising=False)
+    monkeypatch.setattr(settings_module.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+
+    def concurrency(**values: object) -> int:
+        return Settings(_env_file=None, **values).job_concurrency  # type: ignore[call-arg]
+
+    assert concurrency(embedding_provider="local") == 3  # CPU-bound: one job per core
+    assert concurrency(embedding_provider="llamacpp") == 3
+    assert concurrency(embedding_provider="openai") == 12  # I/O-bound: four per core
+    monkeypatch.setattr(settings_module.os, "sched_getaffinity", lambda pid: set(range(32)))
+    assert concurrency(embedding_provider="ollama") == 16  # at most 16
+    assert concurrency(embedding_provider="openai", worker_concurrency=5) == 5  # as configured
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, worker_concurrency=0)  # type: ignore[call-arg]

@@ -285,7 +285,7 @@ def periodic_tasks(ctx: AppContext) -> tuple[Periodic, ...]:
 
 def worker_options(ctx: AppContext, **overrides: Any) -> WorkerOptions:
     values: dict[str, Any] = {
-        "concurrency": ctx.settings.worker_concurrency,
+        "concurrency": ctx.settings.job_concurrency,
         "lease_seconds": ctx.settings.job_lease_seconds,
     }
     values.update(overrides)
