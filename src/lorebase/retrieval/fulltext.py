@@ -14,6 +14,7 @@ the budget is never pruned.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -38,8 +39,8 @@ _WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\sOR\s')
 
 def uses_websearch_syntax(text: str) -> bool:
     """True when the user wrote web-search operators: a quoted phrase, `-term` or `OR`, and
-    not in a question ("Why does my posting using -F not work?" names curl's option `-F`; it
-    does not exclude the word "f")."""
+    not in a question ("Why does my posting using -F not work?" names
+    curl's option `-F`; it does not exclude the word "f")."""
     return _WEBSEARCH_SYNTAX.search(text) is not None and not is_question(text)
 
 
@@ -132,15 +133,26 @@ async def search_fulltext(
     weighted = rank in ("idf", "bm25")
     if websearch and not weighted:
         return await leg.ranked(LexicalQuery(match=None, rank=rank), limit)
-    lexemes = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
-    if not lexemes:
+    counts = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
+    if not counts:
         return []
+    lexemes = list(counts)
     stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)
     present = {lexeme: df for lexeme, df in stats.frequencies.items() if df > 0}
-    terms: list[tuple[str, float]] = []
-    if weighted:
-        terms = [(tsquery_term(lexeme), stats.idf(lexeme)) for lexeme in present]
-    scoring = LexicalQuery(match=None, rank=rank, terms=terms, avg_length=stats.avg_length)
+    # BM25 weighs a word the query repeats by its count (as rank_bm25 does).
+    repeats = rank == "bm25"
+
+    def weights(lexemes: Iterable[str]) -> list[tuple[str, float]]:
+        if not weighted:
+            return []
+        return [
+            (tsquery_term(lexeme), stats.idf(lexeme) * (counts[lexeme] if repeats else 1))
+            for lexeme in lexemes
+        ]
+
+    scoring = LexicalQuery(
+        match=None, rank=rank, terms=weights(present), avg_length=stats.avg_length
+    )
     if websearch:
         return await leg.ranked(scoring, limit)
     if not present:
