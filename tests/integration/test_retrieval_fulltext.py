@@ -186,7 +186,7 @@ async def test_filters_apply_while_the_budget_prunes(ctx: AppContext, seeded: Se
     assert set(_names(by_tag.results)) == {"widget-catalogue"}
 
 
-async def test_websearch_syntax_keeps_and_semantics_while_the_budget_prunes(
+async def test_websearch_syntax_ranks_its_matches_first_while_the_budget_prunes(
     ctx: AppContext, seeded: Seeded
 ) -> None:
     target = await seeded.target(ctx)
@@ -200,10 +200,18 @@ async def test_websearch_syntax_keeps_and_semantics_while_the_budget_prunes(
         excluded = await search(
             ctx, target=target, query_text="quasar -observatory", mode="fulltext", top_k=20
         )
-    assert phrase.results == []  # every chunk with the phrase also has "widget"
-    assert len(both.results) == 10
-    assert set(_names(both.results)) == {"widget-catalogue"}
-    assert excluded.results == []
+    with budget(ctx, 1000):
+        whole = await search(
+            ctx, target=target, query_text='"spare bolts" gadget', mode="fulltext", top_k=20
+        )
+    # A negation keeps the query exact: every chunk with the phrase also has "widget".
+    assert phrase.results == []
+    # The 10 chunks with the phrase and "gadget"; the pruned fill (chunks with all, then the
+    # two rarest of the common words "spare", "bolts", "gadget") holds no other chunk...
+    assert _names(both.results) == ["widget-catalogue"] * 10
+    # ...and unpruned, the chunk with "gadget" alone follows them.
+    assert _names(whole.results) == ["widget-catalogue"] * 10 + ["gadget-sheet"]
+    assert excluded.results == []  # every quasar chunk also has "observatory"
 
 
 async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(

@@ -146,6 +146,8 @@ def test_parse_ranking_rejects_an_answer_without_ranks() -> None:
         ('"MySQL Server has gone away"', True),
         ("how do I stop a loop early", False),
         ("error-handling in async code", False),
+        ("curl -X gives me HTTP problems", False),
+        ("rm -rf excludes nothing", True),
     ],
 )
 def test_websearch_syntax_detection(text: str, websearch: bool) -> None:

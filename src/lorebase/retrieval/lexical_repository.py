@@ -66,6 +66,25 @@ def websearch_text(text: str) -> str:
     return " ".join(parts)
 
 
+def negated_words(text: str) -> list[str]:
+    """The words `text` negates in web-search syntax (`-word`, two or more characters)."""
+    return [
+        _NOT_WORD.sub(" ", token[1:]).strip()
+        for token in text.split()
+        if _NEGATED.match(token) is not None
+    ]
+
+
+async def websearch_tsquery(conn: Conn, *, ts_config: str, text: str) -> str:
+    """The web-search query of `text` as tsquery text ("" when it has no word)."""
+    cur = await conn.execute(
+        "SELECT websearch_to_tsquery(lorebase_tsconfig(%s::regconfig), %s)::text AS q",
+        (ts_config, websearch_text(text)),
+    )
+    row = await cur.fetchone()
+    return str(row["q"]) if row else ""
+
+
 def tsquery_term(lexeme: str) -> str:
     """A lexeme as tsquery input: quoted, so it is taken as it is (it is already normalised)."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
