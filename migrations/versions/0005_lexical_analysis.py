@@ -21,7 +21,8 @@ round"), that analysis cost the leg 0.02-0.07 nDCG@10. Now:
 - `lorebase_tsvector(regconfig, text)`: what `knowledge_items.tsv` holds; `tsv_length` is its
   number of tokens (BM25's document length).
 
-Existing rows are re-analysed by the table rewrite (`SET EXPRESSION` and the added column).
+Existing rows are re-analysed: the column is dropped and added again (a table rewrite), and
+its GIN index rebuilt.
 
 Revision ID: 0005
 Revises: 0004
@@ -74,22 +75,27 @@ END;
 
 def upgrade() -> None:
     op.execute(_FUNCTIONS)
-    op.execute(
-        "ALTER TABLE knowledge_items ALTER COLUMN tsv "
-        "SET EXPRESSION AS (lorebase_tsvector(ts_config, chunk_text))"
-    )
-    op.execute(
-        "ALTER TABLE knowledge_items ADD COLUMN tsv_length integer GENERATED ALWAYS AS "
-        "(lorebase_token_count(lorebase_tsvector(ts_config, chunk_text))) STORED"
-    )
+    # Dropped and added rather than `SET EXPRESSION` (PostgreSQL 17+): README promises 15+.
+    op.execute("""
+        ALTER TABLE knowledge_items
+            DROP COLUMN tsv,
+            ADD COLUMN tsv tsvector
+                GENERATED ALWAYS AS (lorebase_tsvector(ts_config, chunk_text)) STORED,
+            ADD COLUMN tsv_length integer
+                GENERATED ALWAYS AS (lorebase_token_count(lorebase_tsvector(ts_config, chunk_text)))
+                STORED;
+        CREATE INDEX ix_knowledge_items_tsv ON knowledge_items USING gin (tsv);
+    """)
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE knowledge_items DROP COLUMN IF EXISTS tsv_length")
-    op.execute(
-        "ALTER TABLE knowledge_items ALTER COLUMN tsv "
-        "SET EXPRESSION AS (to_tsvector(ts_config, chunk_text))"
-    )
+    op.execute("""
+        ALTER TABLE knowledge_items
+            DROP COLUMN tsv_length,
+            DROP COLUMN tsv,
+            ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector(ts_config, chunk_text)) STORED;
+        CREATE INDEX ix_knowledge_items_tsv ON knowledge_items USING gin (tsv);
+    """)
     op.execute("""
         DROP FUNCTION IF EXISTS lorebase_token_count(tsvector);
         DROP FUNCTION IF EXISTS lorebase_tsvector(regconfig, text);

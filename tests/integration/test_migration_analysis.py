@@ -59,6 +59,14 @@ def _length(url: str) -> int:
     return int(row["tsv_length"])
 
 
+def _indexed(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_knowledge_items_tsv'"
+        ).fetchone()
+    return row is not None and "gin (tsv)" in row[0]
+
+
 def test_upgrade_reanalyses_existing_chunks_and_downgrade_restores_english(
     pg_server: TcpPostgres,
 ) -> None:
@@ -76,6 +84,8 @@ def test_upgrade_reanalyses_existing_chunks_and_downgrade_restores_english(
     assert "config.yaml" not in lexemes
     # 12 words (every one kept, "do" and "not" too) and the identifier.
     assert _length(url) == 13
+    assert _indexed(url)
 
     command.downgrade(alembic_config(url), "0004")
     assert _lexemes(url) == before
+    assert _indexed(url)
