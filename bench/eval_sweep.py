@@ -43,6 +43,7 @@ from lorebase.settings import get_settings
 DEPTH = 100
 RERANK_WINDOW = 20
 RERANK = False  # --rerank: the offline max-sim rerankers too (embeds every sentence)
+DUMP: Path | None = None  # --dump DIR: each set's chunks and leg lists, for offline analysis
 TEXTS: dict[uuid.UUID, str] = {}  # chunk id -> text, of every chunk a leg returned
 Hits = list[tuple[uuid.UUID, float]]  # chunk id, score; best first
 _STEM = snowballstemmer.stemmer("english")
@@ -250,14 +251,46 @@ async def rerankers(
     return out
 
 
+async def dump(
+    ctx: AppContext, ingested: Ingested, legs: dict[str, dict[str, Hits]], out: Path
+) -> None:
+    """Every chunk of the set (id, corpus id, text) and every leg's lists, as JSON: what
+    `bench/lexical_offline.py` re-ranks without ingesting again."""
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id, document_id, chunk_index, chunk_text FROM knowledge_items "
+            "WHERE project_id = %s ORDER BY document_id, chunk_index",
+            (ingested.project_id,),
+        )
+        rows = await cur.fetchall()
+    chunks = [
+        [str(r["id"]), ingested.doc_of[r["document_id"]], r["chunk_text"]]
+        for r in rows
+        if r["document_id"] in ingested.doc_of
+    ]
+    lists = {
+        leg: {q: [[str(c), s] for c, s in hits] for q, hits in per_query.items()}
+        for leg, per_query in legs.items()
+    }
+    await asyncio.to_thread(_write_json, out, {"chunks": chunks, "legs": lists})
+
+
+def _write_json(out: Path, value: Any) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(value))
+
+
 async def sweep_one(ctx: AppContext, path: Path, ranks: Sequence[str]) -> list[dict[str, Any]]:
     dataset = load_dataset(path)
     say = lambda m: print(f"{path.name}: {m}", file=sys.stderr, flush=True)  # noqa: E731
     ingested = await ingest_dataset(ctx, dataset=dataset, name=path.name, say=say)
     try:
         legs, doc_of_chunk, p50 = await collect(ctx, ingested, dataset, ranks)
+        if DUMP is not None:
+            await dump(ctx, ingested, legs, DUMP / f"{path.name}.json")
     finally:
-        await delete_project(ctx=ctx, principal=ingested.principal, project_id=ingested.project_id)
+        async with ctx.db.transaction() as conn:
+            await delete_project(conn, principal=ingested.principal, project_id=ingested.project_id)
     rows: list[dict[str, Any]] = []
 
     def add(variant: str, ranked: dict[str, list[str]], latency: float | None) -> None:
@@ -332,9 +365,11 @@ def main() -> None:
     parser.add_argument("--rank", action="append", default=[], help="full-text rankings")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--rerank", action="store_true", help="offline max-sim rerankers")
+    parser.add_argument("--dump", type=Path, help="write each set's chunks and legs here")
     args = parser.parse_args()
-    global RERANK
+    global RERANK, DUMP
     RERANK = args.rerank
+    DUMP = args.dump
     rows = asyncio.run(sweep(args.datasets, args.rank or ["idf", "bm25"]))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -186,7 +186,7 @@ async def test_filters_apply_while_the_budget_prunes(ctx: AppContext, seeded: Se
     assert set(_names(by_tag.results)) == {"widget-catalogue"}
 
 
-async def test_websearch_syntax_keeps_and_semantics_while_the_budget_prunes(
+async def test_websearch_syntax_ranks_its_matches_first_while_the_budget_prunes(
     ctx: AppContext, seeded: Seeded
 ) -> None:
     target = await seeded.target(ctx)
@@ -200,10 +200,18 @@ async def test_websearch_syntax_keeps_and_semantics_while_the_budget_prunes(
         excluded = await search(
             ctx, target=target, query_text="quasar -observatory", mode="fulltext", top_k=20
         )
-    assert phrase.results == []  # every chunk with the phrase also has "widget"
-    assert len(both.results) == 10
-    assert set(_names(both.results)) == {"widget-catalogue"}
-    assert excluded.results == []
+    with budget(ctx, 1000):
+        whole = await search(
+            ctx, target=target, query_text='"spare bolts" gadget', mode="fulltext", top_k=20
+        )
+    # A negation keeps the query exact: every chunk with the phrase also has "widget".
+    assert phrase.results == []
+    # The 10 chunks with the phrase and "gadget"; the pruned fill (chunks with all, then the
+    # two rarest of the common words "spare", "bolts", "gadget") holds no other chunk...
+    assert _names(both.results) == ["widget-catalogue"] * 10
+    # ...and unpruned, the chunk with "gadget" alone follows them.
+    assert _names(whole.results) == ["widget-catalogue"] * 10 + ["gadget-sheet"]
+    assert excluded.results == []  # every quasar chunk also has "observatory"
 
 
 async def test_frequencies_are_cached_and_a_knowledge_change_recounts_them(
@@ -367,3 +375,63 @@ async def test_a_large_project_estimates_common_lexemes_from_a_sample(ctx: AppCo
             counting=Counting(sample_size=10, min_hits=11),
         )
     assert exact.frequencies == {"harbour": 20, "beacon": 2, "lantern": 40}
+
+
+# What the analysis of migration 0005 finds that PostgreSQL's `english` configuration missed.
+ANALYSIS = {
+    "yaml-howto": ["Edit config.yaml to change the port the server listens on."],
+    "port-notes": ["The port of the server is set in its settings file."],
+    "setopt-call": ["Call curl_easy_setopt before the transfer starts."],
+    "setopt-prose": ["The easy interface of curl reads each setopt before the transfer."],
+    "log-out": ["To log out of the console, close every tab."],
+    "log-off": ["To log off the console, open a tab."],
+}
+
+
+async def _english_matches(ctx: AppContext, text: str, query: str) -> bool:
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT to_tsvector('english', %s) @@ plainto_tsquery('english', %s) AS hit",
+            (text, query),
+        )
+        row = await cur.fetchone()
+    return bool(row and row["hit"])
+
+
+async def test_the_analysis_matches_words_the_english_configuration_joined_or_dropped(
+    ctx: AppContext,
+) -> None:
+    seeded = await _seed(ctx, ANALYSIS)
+    target = await seeded.target(ctx)
+
+    async def top(query: str) -> list[str]:
+        found = await search(ctx, target=target, query_text=query, mode="fulltext", top_k=5)
+        return _names(found.results)
+
+    # `english` indexed "config.yaml" as one lexeme (a host name): "yaml" never matched it.
+    assert not await _english_matches(ctx, ANALYSIS["yaml-howto"][0], "yaml")
+    assert await top("yaml") == ["yaml-howto"]
+    # An identifier is one lexeme as well as its words: it ranks the chunk that names it first.
+    assert (await top("curl_easy_setopt"))[:2] == ["setopt-call", "setopt-prose"]
+    # "out" and "off" were stop words, so "log out" and "log off" matched both chunks alike.
+    assert await _english_matches(ctx, ANALYSIS["log-off"][0], "log out")
+    assert (await top("How do I log out?"))[0] == "log-out"
+    assert (await top("log off"))[0] == "log-off"
+
+
+async def test_a_simple_project_keeps_every_word_of_the_query(ctx: AppContext) -> None:
+    principal, project_id = await make_owner(ctx)
+    async with ctx.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE projects SET text_search_config = 'simple' WHERE id = %s", (project_id,)
+        )
+    await seed_document(
+        ctx, project_id=project_id, name="guard", chunks=["if not found: raise KeyError(name)"]
+    )
+    await seed_document(ctx, project_id=project_id, name="other", chunks=["return the name"])
+    seeded = Seeded(principal, project_id, {})
+    found = await search(
+        ctx, target=await seeded.target(ctx), query_text="if not", mode="fulltext", top_k=5
+    )
+    # Under `english` both words are query stop words; code searches for them.
+    assert _names(found.results) == ["guard"]

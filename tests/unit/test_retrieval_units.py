@@ -21,7 +21,7 @@ from lorebase.retrieval.fulltext import (
     uses_websearch_syntax,
 )
 from lorebase.retrieval.fusion import weighted_rrf
-from lorebase.retrieval.lexical_repository import tsquery_term
+from lorebase.retrieval.lexical_repository import tsquery_term, websearch_text
 from lorebase.retrieval.rerank import parse_ranking
 from lorebase.retrieval.schemas import QueryFilters
 
@@ -146,11 +146,28 @@ def test_parse_ranking_rejects_an_answer_without_ranks() -> None:
         ('"MySQL Server has gone away"', True),
         ("how do I stop a loop early", False),
         ("error-handling in async code", False),
+        ("curl -X gives me HTTP problems", False),
+        ("rm -rf excludes nothing", True),
     ],
 )
 def test_websearch_syntax_detection(text: str, websearch: bool) -> None:
     assert uses_websearch_syntax(text) is websearch
     assert effective_operator(text, "or") == ("and" if websearch else "or")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"spare bolts" -widget', '"spare bolts" -widget'),
+        ("cats OR dogs", "cats OR dogs"),
+        ("see config.yaml -F --verbose", "see config yaml F verbose"),
+        ('"content-transfer-encoding" header', '"content transfer encoding" header'),
+        ("-x86_64 curl_easy_setopt()", "-x86_64 curl_easy_setopt"),
+        ("- & -", ""),
+    ],
+)
+def test_websearch_text_splits_words_as_the_index_does(text: str, expected: str) -> None:
+    assert websearch_text(text) == expected
 
 
 def test_lexemes_are_quoted_for_tsquery_input() -> None:

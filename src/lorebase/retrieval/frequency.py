@@ -26,12 +26,12 @@ from lorebase.memo import Abandoned, CountMemo
 from lorebase.retrieval import lexical_repository, repository
 from lorebase.retrieval.metrics import TERM_FREQUENCIES
 
-FREQUENCY_CACHE_VERSION = "1"
+FREQUENCY_CACHE_VERSION = "2"  # 2: the analysis of migration 0005
 FREQUENCY_TTL_SECONDS = 86400
 # Fields of a generation's hash that are not lexemes (no lexeme is empty or holds a space).
 _TOTAL = ""
 _SAMPLED = " "
-_LENGTHS = "  "  # the chunks' lexemes, summed
+_LENGTHS = "  "  # the chunks' tokens, summed
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class TermStats:
 
     @property
     def avg_length(self) -> float:
-        """Distinct lexemes per chunk, on average (BM25's average document length)."""
+        """Tokens per chunk, on average (BM25's average document length)."""
         return self.length_sum / self.total if self.total else 1.0
 
     def idf(self, lexeme: str) -> float:

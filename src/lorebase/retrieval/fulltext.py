@@ -28,18 +28,20 @@ from lorebase.retrieval.lexical_repository import (
     FulltextRank,
     LexicalQuery,
     TextScope,
+    negated_words,
     tsquery_term,
 )
 
 # `OR` only in capitals: "stable or development version?" is a question, not an operator
-# (as `or` it made the query an AND of every word, which matched almost nothing).
-_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w|\sOR\s')
+# (as `or` it made the query an AND of every word, which matched almost nothing). `-x` of one
+# character is a command-line option: "curl -X gives me HTTP problems" excludes nothing.
+_WEBSEARCH_SYNTAX = re.compile(r'"[^"]+"|(?:^|\s)-\w\w|\sOR\s')
 
 
 def uses_websearch_syntax(text: str) -> bool:
-    """True when the user wrote web-search operators: a quoted phrase, `-term` or `OR`, and
-    not in a question ("Why does my posting using -F not work?" names curl's option `-F`; it
-    does not exclude the word "f")."""
+    """True when the user wrote web-search operators: a quoted phrase, `-term` (two or more
+    characters) or `OR`, and not in a question ("Why does my posting using -F not work?" names
+    curl's option `-F`; it does not exclude the word "f")."""
     return _WEBSEARCH_SYNTAX.search(text) is not None and not is_question(text)
 
 
@@ -125,24 +127,44 @@ async def search_fulltext(
     params: dict[str, Any],
 ) -> list[tuple[UUID, float]]:
     """Chunks matching the query as (id, rank), best first. An OR query ranks its candidate
-    tiers in turn until `limit` chunks are found; web-search syntax ranks every match."""
+    tiers in turn until `limit` chunks are found; web-search syntax ranks every match, then
+    (ranked by idf or BM25, under FULLTEXT_OPERATOR=or, without a negated word) the chunks
+    with the query's other words, if the matches are fewer than `limit`."""
     scope = TextScope(corpus.project_id, corpus.model, ts_config, query_text, filters, params)
     leg = _Leg(conn, scope)
     websearch = effective_operator(query_text, operator) == "and"
     weighted = rank in ("idf", "bm25")
     if websearch and not weighted:
         return await leg.ranked(LexicalQuery(match=None, rank=rank), limit)
-    lexemes = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
-    if not lexemes:
+    counts = await lexical_repository.query_lexemes(conn, ts_config=ts_config, text=query_text)
+    if not counts:
         return []
+    lexemes = list(counts)
     stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)
     present = {lexeme: df for lexeme, df in stats.frequencies.items() if df > 0}
     terms: list[tuple[str, float]] = []
     if weighted:
-        terms = [(tsquery_term(lexeme), stats.idf(lexeme)) for lexeme in present]
+        # BM25 weighs a word the query repeats by its count (as rank_bm25 does).
+        repeats = rank == "bm25"
+        terms = [
+            (tsquery_term(lexeme), stats.idf(lexeme) * (counts[lexeme] if repeats else 1))
+            for lexeme in present
+        ]
     scoring = LexicalQuery(match=None, rank=rank, terms=terms, avg_length=stats.avg_length)
     if websearch:
-        return await leg.ranked(scoring, limit)
+        hits = await leg.ranked(scoring, limit)
+        # A quoted error message is how anyone cites it, not a filter: when its exact matches
+        # are fewer than asked for, the chunks with its other words follow them. A negated
+        # word is deliberate syntax, and FULLTEXT_OPERATOR=and asks for every word: both stay
+        # exact.
+        if len(hits) >= limit or operator == "and" or negated_words(query_text) or not present:
+            return hits
+        exact = await lexical_repository.websearch_tsquery(
+            conn, ts_config=ts_config, text=query_text
+        )
+        fill = replace(scoring, exclude=f"({exact})" if exact else None)
+        tiers = candidate_tiers(present, total=stats.total, budget=candidate_budget)
+        return hits + await _ranked_tiers(leg, tiers, fill, candidate_budget, limit - len(hits))
     if not present:
         return []
     tiers = candidate_tiers(present, total=stats.total, budget=candidate_budget)
@@ -155,13 +177,15 @@ async def search_fulltext(
 async def _ranked_tiers(
     leg: _Leg, tiers: list[Tier], scoring: LexicalQuery, budget: int, limit: int
 ) -> list[tuple[UUID, float]]:
-    """The tiers ranked in turn (scored as `scoring`) until `limit` chunks are found."""
+    """The tiers ranked in turn (scored as `scoring`, less the chunks its `exclude` matches)
+    until `limit` chunks are found."""
     hits: list[tuple[UUID, float]] = []
     for tier in tiers:
+        excluded = [f"({e})" for e in (scoring.exclude, tier.exclude) if e is not None]
         query = replace(
             scoring,
             match=tier.match,
-            exclude=tier.exclude,
+            exclude=" | ".join(excluded) or None,
             cap=budget if tier.capped else None,
         )
         hits += await leg.ranked(query, limit)

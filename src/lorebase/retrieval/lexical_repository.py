@@ -1,8 +1,15 @@
 """SQL of the full-text leg: query lexemes, document-frequency counts and the ranked
-candidates (idf, BM25-like or ts_rank), inside the same filters as the vector leg."""
+candidates (idf, BM25-like or ts_rank), inside the same filters as the vector leg.
+
+Text is analysed as `knowledge_items.tsv` is (migration 0005): `lorebase_tsvector(config,
+text)` splits at every non-word character, keeps identifiers whole as well and indexes every
+word, under `lorebase_tsconfig(config)` (`lorebase_english` for `english`). A query under
+`english` drops its `QUERY_STOP_WORDS`.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from uuid import UUID
@@ -16,12 +23,66 @@ FulltextOperator = Literal["or", "and"]
 FulltextRank = Literal["bm25", "idf", "rank", "rank_cd"]
 # ts_rank(tsv, one lexeme, 0) of a chunk holding it tf times is 0.1 * H / 1.645, where
 # H = sum(1/j^2, j=1..tf) (PostgreSQL's calc_rank_or, default weights); pi^2/6 - H is close to
-# 1 / (tf + 0.5), so tf comes back from the rank without reading the positions.
+# 1 / (tf + 0.5), so tf comes back from the rank without reading the positions: rounded, since
+# the estimate is 1-3% high (1.05 for 1, 3.02 for 3), enough to swap two chunks in a near tie.
 _TF_SCALE = 16.4493406685
 _PI2_6 = 1.6449340668
 _TERM_FREQUENCY = (
-    "(CASE WHEN {r} > 0 THEN 1 / greatest({pi2_6} - {r} * {scale}, 0.004) - 0.5 ELSE 0 END)"
+    "(CASE WHEN {r} > 0 THEN round(1 / greatest({pi2_6} - {r} * {scale}, 0.004) - 0.5)"
+    " ELSE 0 END)"
 )
+
+
+# The question words a query under `english` drops (the index keeps every word). Short on
+# purpose: PostgreSQL's 127-word list drops words that carry meaning in a question ("not",
+# "up", "off", "before", "after", "no", "only").
+QUERY_STOP_WORDS = (
+    "a an and are as at be by for from has have how i if in is it of on or that the this to "
+    "was what when where which who why will with do does can my you your not"
+)
+
+
+def query_stop_words(ts_config: str) -> str:
+    """The stop words a query under `ts_config` drops: none outside English (`simple` is for
+    code, where `if`, `for`, `in` and `not` are what one searches for)."""
+    return QUERY_STOP_WORDS if ts_config == "english" else ""
+
+
+_NOT_WORD = re.compile(r'[^\w"]+')
+_NEGATED = re.compile(r"-\w\w")
+
+
+def websearch_text(text: str) -> str:
+    """`text` for `websearch_to_tsquery` under the project's analysis: quotes and `OR` kept,
+    a word-leading `-` kept where it negates a word of two or more characters, every other
+    non-word character a space (`-F` and `--verbose` are options, not negations; a hyphen
+    inside a word splits it as the index does)."""
+    parts = []
+    for token in text.split():
+        negated = _NEGATED.match(token) is not None
+        words = _NOT_WORD.sub(" ", token).strip()
+        if words:
+            parts.append(("-" if negated else "") + words)
+    return " ".join(parts)
+
+
+def negated_words(text: str) -> list[str]:
+    """The words `text` negates in web-search syntax (`-word`, two or more characters)."""
+    return [
+        _NOT_WORD.sub(" ", token[1:]).strip()
+        for token in text.split()
+        if _NEGATED.match(token) is not None
+    ]
+
+
+async def websearch_tsquery(conn: Conn, *, ts_config: str, text: str) -> str:
+    """The web-search query of `text` as tsquery text ("" when it has no word)."""
+    cur = await conn.execute(
+        "SELECT websearch_to_tsquery(lorebase_tsconfig(%s::regconfig), %s)::text AS q",
+        (ts_config, websearch_text(text)),
+    )
+    row = await cur.fetchone()
+    return str(row["q"]) if row else ""
 
 
 def tsquery_term(lexeme: str) -> str:
@@ -29,19 +90,24 @@ def tsquery_term(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-async def query_lexemes(conn: Conn, *, ts_config: str, text: str) -> list[str]:
-    """The distinct lexemes of `text` under the text-search configuration (stopwords gone)."""
+async def query_lexemes(conn: Conn, *, ts_config: str, text: str) -> dict[str, int]:
+    """The lexemes of `text` as the index analyses it, each with how often the text has it;
+    under `english`, less the query stop words."""
     cur = await conn.execute(
-        "SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s)) AS lexemes", (ts_config, text)
+        """SELECT l.lexeme, coalesce(array_length(l.positions, 1), 1) AS n
+           FROM unnest(ts_delete(
+               lorebase_tsvector(%(config)s::regconfig, %(text)s),
+               tsvector_to_array(lorebase_tsvector(%(config)s::regconfig, %(stops)s))
+           )) AS l""",
+        {"config": ts_config, "text": text, "stops": query_stop_words(ts_config)},
     )
-    row = await cur.fetchone()
-    return list(row["lexemes"]) if row else []
+    return {row["lexeme"]: int(row["n"]) for row in await cur.fetchall()}
 
 
 async def sum_lengths(conn: Conn, *, project_id: UUID, model: str) -> int:
-    """The lexemes of the project's chunks of `model`, summed (BM25's average length)."""
+    """The tokens of the project's chunks of `model`, summed (BM25's average length)."""
     cur = await conn.execute(
-        "SELECT coalesce(sum(length(tsv)), 0) AS n FROM knowledge_items "
+        "SELECT coalesce(sum(tsv_length), 0) AS n FROM knowledge_items "
         "WHERE project_id = %s AND embedding_model = %s",
         (project_id, model),
     )
@@ -115,7 +181,8 @@ class LexicalQuery:
     Ranking: `idf` sums idf * ts_rank over `terms` ((tsquery term, idf) pairs); `rank` and
     `rank_cd` score against `rank_query` (tsquery text; None: the web-search query). With
     `cap`, only the first `cap` matching chunks found are ranked. `bm25` is `idf` with BM25's
-    saturation (`k1`) and length normalisation (`b`, lexemes per chunk against `avg_length`)."""
+    saturation (`k1`) and length normalisation (`b`, tokens per chunk against `avg_length`);
+    its weights are idf times the lexeme's count in the query."""
 
     match: str | None
     rank: FulltextRank
@@ -157,11 +224,13 @@ class TextScope:
             project_id=self.project_id,
             model=self.model,
             ts_config=self.ts_config,
-            query_text=self.query_text,
+            query_text=websearch_text(self.query_text),
         )
 
 
-_WEBSEARCH = sql.SQL("websearch_to_tsquery(%(ts_config)s::regconfig, %(query_text)s)")
+_WEBSEARCH = sql.SQL(
+    "websearch_to_tsquery(lorebase_tsconfig(%(ts_config)s::regconfig), %(query_text)s)"
+)
 
 
 def _tsquery(param: str | None, name: str) -> sql.Composable:
@@ -171,14 +240,14 @@ def _tsquery(param: str | None, name: str) -> sql.Composable:
 
 
 def _bm25_rank(query: LexicalQuery) -> tuple[sql.Composable, sql.Composable]:
-    """BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in distinct lexemes
-    (length() reads the tsvector's header only). The score, and the lateral join computing
+    """BM25: term frequency from ts_rank (see _TF_SCALE), chunk length in tokens
+    (`tsv_length`, stored with the chunk). The score, and the lateral join computing
     each lexeme's ts_rank once per chunk (the score reads it three times; OFFSET 0 keeps the
     planner from inlining the subquery)."""
     if not query.terms:
         return sql.SQL("0::float8"), sql.SQL("")
     norm = sql.SQL(
-        "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * length(c.tsv)"
+        "(%(k1)s::float8 * (1 - %(b)s::float8 + %(b)s::float8 * c.tsv_length"
         " / %(avg_length)s::float8))"
     )
     score = sql.SQL(" + ").join(
@@ -243,7 +312,7 @@ def fulltext_candidates_sql(query: LexicalQuery, filters: Filters) -> sql.Compos
     return sql.SQL("""
         SELECT c.id, {rank_fn} AS rank
         FROM (
-            SELECT ki.id, ki.tsv || ''::tsvector AS tsv
+            SELECT ki.id, ki.tsv || ''::tsvector AS tsv, ki.tsv_length
             FROM knowledge_items ki {join}
             WHERE ki.project_id = %(project_id)s
               AND ki.embedding_model = %(model)s
