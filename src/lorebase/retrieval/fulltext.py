@@ -21,7 +21,7 @@ from uuid import UUID
 from lorebase.cache import Cache
 from lorebase.db import Conn
 from lorebase.retrieval import lexical_repository, repository
-from lorebase.retrieval.frequency import Corpus, FrequencyMemo, term_stats
+from lorebase.retrieval.frequency import Corpus, FrequencyMemo, TermStats, term_stats
 from lorebase.retrieval.fusion import is_question
 from lorebase.retrieval.lexical_repository import (
     FulltextOperator,
@@ -111,6 +111,18 @@ class _Leg:
         )
 
 
+def _weighted_terms(
+    rank: FulltextRank, present: dict[str, int], counts: dict[str, int], stats: TermStats
+) -> list[tuple[str, float]]:
+    """Each lexeme the corpus holds as a tsquery term and its idf weight; BM25 weighs a word
+    the query repeats by its count (as rank_bm25 does)."""
+    repeats = rank == "bm25"
+    return [
+        (tsquery_term(lexeme), stats.idf(lexeme) * (counts[lexeme] if repeats else 1))
+        for lexeme in present
+    ]
+
+
 async def search_fulltext(
     conn: Conn,
     *,
@@ -142,14 +154,7 @@ async def search_fulltext(
     lexemes = list(counts)
     stats = await term_stats(conn, cache=cache, memo=memo, corpus=corpus, lexemes=lexemes)
     present = {lexeme: df for lexeme, df in stats.frequencies.items() if df > 0}
-    terms: list[tuple[str, float]] = []
-    if weighted:
-        # BM25 weighs a word the query repeats by its count (as rank_bm25 does).
-        repeats = rank == "bm25"
-        terms = [
-            (tsquery_term(lexeme), stats.idf(lexeme) * (counts[lexeme] if repeats else 1))
-            for lexeme in present
-        ]
+    terms = _weighted_terms(rank, present, counts, stats) if weighted else []
     scoring = LexicalQuery(match=None, rank=rank, terms=terms, avg_length=stats.avg_length)
     if websearch:
         hits = await leg.ranked(scoring, limit)
