@@ -49,10 +49,11 @@ def test_lexical_weight_rises_for_terms_code_and_quotes_not_for_questions() -> N
 
 
 def test_fuse_legs_rrf_keeps_the_weighted_rrf_order_and_zscore_reads_scores() -> None:
-    vector = [("a", 0.1), ("b", 0.2), ("c", 0.9)]  # cosine distances
-    text = [("c", 5.0), ("b", 4.9)]
+    vector = [("a", 0.1), ("b", 0.5), ("c", 0.9)]  # cosine distances
+    text = [("c", 5.0), ("b", 3.0)]
     rrf = fuse_legs("q", vector, text, method="rrf", vector_weight=1, fulltext_weight=1, rrf_k=60)
     assert rrf == ["c", "b", "a"]  # 1/63 + 1/61 > 2/62
+    text.append(("a", 1.0))  # the lexical leg ranks every candidate: z-scores among them
     dense_first = fuse_legs(
         "plain question about things?",
         vector,
@@ -132,3 +133,25 @@ def test_fuse_legs_scales_an_unsure_lexical_leg_down() -> None:
         lexical_confidence=0.4,
     )
     assert rrf[0] == "b"  # RRF fuses ranks: no gate
+
+
+def test_a_lone_exact_hit_stands_out_among_the_candidates_the_lexical_leg_lacks() -> None:
+    # A code only one chunk holds: the lexical leg returns it alone among the dense leg's 20.
+    vector = [(f"d{i}", 0.2 + i * 0.01) for i in range(19)] + [("code", 0.35)]
+    text = [("code", 3.0)]
+    fused = fuse_legs(
+        "XK4217",
+        vector,
+        text,
+        method="zscore",
+        vector_weight=0.8,
+        fulltext_weight=0.2,
+        rrf_k=60,
+        adaptive_weight=0.5,
+    )
+    assert fused[0] == "code"
+    # Normalised among 20 candidates, the other 19 at 0: sqrt(19) deviations out, not one.
+    values, floor = normalise([3.0], "zscore", population=20)
+    assert values[0] == pytest.approx(19**0.5)
+    assert floor == pytest.approx(-(19**-0.5))
+    assert normalise([3.0], "zscore") == ([1.0], 0.0)  # alone, as before

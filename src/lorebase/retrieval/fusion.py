@@ -37,18 +37,25 @@ def weighted_rrf(
     return sorted(scores.items(), key=lambda pair: (-pair[1], order[pair[0]]))
 
 
-def normalise(scores: Sequence[float], how: Normalisation) -> tuple[list[float], float]:
-    """The scores normalised, and the value an item missing from the list gets."""
+def normalise(
+    scores: Sequence[float], how: Normalisation, *, population: int = 0
+) -> tuple[list[float], float]:
+    """The scores normalised, and the value an item missing from the list gets. With
+    `population` (z-score only), the list is one of that many candidates, the ones it lacks
+    scoring 0 (a lexical leg's: they matched no query word): a lone exact hit among 50
+    stands 7 deviations out, not one."""
     if not scores:
         return [], 0.0
     if how == "zscore":
-        spread = statistics.pstdev(scores)
+        missing = max(0, population - len(scores))
+        full = [*scores, *([0.0] * missing)]
+        spread = statistics.pstdev(full)
         if spread <= 1e-12:
             # One hit (or all equal): a standard deviation above what the leg did not return.
             return [1.0] * len(scores), 0.0
-        mean = statistics.fmean(scores)
+        mean = statistics.fmean(full)
         values = [(s - mean) / spread for s in scores]
-        return values, min(values)
+        return values, (0.0 - mean) / spread if missing else min(values)
     low, high = min(scores), max(scores)
     if high - low <= 1e-12:
         return [1.0] * len(scores), 0.0
@@ -59,13 +66,16 @@ def convex(
     legs: Sequence[tuple[Sequence[tuple[K, float]], float]],
     *,
     how: Normalisation = "minmax",
+    populations: Sequence[int] = (),
 ) -> list[tuple[K, float]]:
     """Fuse `((id, score) best first, weight)` legs: sum of weight * normalised score, a leg
-    that lacks an item contributing its floor. Ties keep the order of first appearance."""
+    that lacks an item contributing its floor. Ties keep the order of first appearance.
+    `populations`: per leg, the candidates its scores are normalised among (`normalise`)."""
     fused: dict[K, float] = {}
     normalised: list[tuple[dict[K, float], float, float]] = []
-    for hits, weight in legs:
-        values, floor = normalise([score for _, score in hits], how)
+    for index, (hits, weight) in enumerate(legs):
+        population = populations[index] if index < len(populations) else 0
+        values, floor = normalise([score for _, score in hits], how, population=population)
         normalised.append(
             ({item: v for (item, _), v in zip(hits, values, strict=True)}, floor, weight)
         )
@@ -163,5 +173,11 @@ def fuse_legs(
         rankings = [([i for i, _ in vector_hits], dense), ([i for i, _ in text_hits], sparse)]
         return [i for i, _ in weighted_rrf(rankings, k=rrf_k)]
     similarities = [(i, 1.0 - distance) for i, distance in vector_hits]
-    fused = convex([(similarities, 1 - lexical), (text_hits, lexical)], how=method)
+    # The lexical leg's scores are normalised among as many candidates as the dense leg
+    # returned (z-score): the chunks it lacks matched none of the query's words.
+    fused = convex(
+        [(similarities, 1 - lexical), (text_hits, lexical)],
+        how=method,
+        populations=(0, len(vector_hits)),
+    )
     return [i for i, _ in fused]
