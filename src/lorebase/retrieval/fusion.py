@@ -9,8 +9,8 @@ few bare terms weigh the lexical leg up; a plain question leaves it to the dense
 
 from __future__ import annotations
 
+import math
 import re
-import statistics
 from collections.abc import Hashable, Sequence
 from typing import Literal, TypeVar
 
@@ -48,12 +48,15 @@ def normalise(
         return [], 0.0
     if how == "zscore":
         missing = max(0, population - len(scores))
-        full = [*scores, *([0.0] * missing)]
-        spread = statistics.pstdev(full)
+        count = len(scores) + missing
+        # Plain float sums: statistics.pstdev's exact arithmetic cost 60 µs per leg.
+        mean = math.fsum(scores) / count
+        spread = math.sqrt(
+            (math.fsum((s - mean) ** 2 for s in scores) + missing * mean * mean) / count
+        )
         if spread <= 1e-12:
             # One hit (or all equal): a standard deviation above what the leg did not return.
             return [1.0] * len(scores), 0.0
-        mean = statistics.fmean(full)
         values = [(s - mean) / spread for s in scores]
         return values, (0.0 - mean) / spread if missing else min(values)
     low, high = min(scores), max(scores)
@@ -71,18 +74,17 @@ def convex(
     """Fuse `((id, score) best first, weight)` legs: sum of weight * normalised score, a leg
     that lacks an item contributing its floor. Ties keep the order of first appearance.
     `populations`: per leg, the candidates its scores are normalised among (`normalise`)."""
-    fused: dict[K, float] = {}
-    normalised: list[tuple[dict[K, float], float, float]] = []
+    normalised = []
     for index, (hits, weight) in enumerate(legs):
         population = populations[index] if index < len(populations) else 0
         values, floor = normalise([score for _, score in hits], how, population=population)
-        normalised.append(
-            ({item: v for (item, _), v in zip(hits, values, strict=True)}, floor, weight)
-        )
-        for item, _ in hits:
-            fused.setdefault(item, 0.0)
-    for item in fused:
-        fused[item] = sum(w * scores.get(item, floor) for scores, floor, w in normalised if w > 0)
+        normalised.append((hits, values, floor, max(weight, 0.0)))
+    # Every item starts at the sum of the legs' floors; a leg that has it adds the difference.
+    start = math.fsum(weight * floor for _, _, floor, weight in normalised)
+    fused: dict[K, float] = {}
+    for hits, values, floor, weight in normalised:
+        for (item, _), value in zip(hits, values, strict=True):
+            fused[item] = fused.get(item, start) + weight * (value - floor)
     order = {item: position for position, item in enumerate(fused)}
     return sorted(fused.items(), key=lambda pair: (-pair[1], order[pair[0]]))
 
