@@ -91,14 +91,16 @@ def serve(
     """Migrate, start and serve (with a job worker unless --no-worker)."""
     settings = command_settings()
     check_configured(settings)
-    import uvicorn
-
-    from lorebase.memory import check_redis_budget
-    from lorebase.serving import PARENT_ENV, default_workers
-
-    workers = workers or default_workers()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
+        # The application is imported once the services are up (a refusal, such as a data dir
+        # in use, costs no import) and before any worker is forked (they share it).
+        import uvicorn
+
+        from lorebase.memory import check_redis_budget
+        from lorebase.serving import PARENT_ENV, default_workers
+
+        workers = workers or default_workers()
         _export(resolved)
         if not settings.uses_embedded_redis and resolved.redis_url is not None:
             warning = check_redis_budget(resolved.redis_url.get_secret_value())
