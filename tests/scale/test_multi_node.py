@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 UPLOADS = 120
 LEASE_SECONDS = 6.0
 PASSWORD = "a long enough password"
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 class Worker:
@@ -129,22 +130,35 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
-def _wait_jobs(base: str, headers: dict[str, str], job_ids: list[str], timeout: float) -> list[Any]:
+def _wait_jobs(
+    base: str, headers: dict[str, str], project_id: str, job_ids: list[str], timeout: float
+) -> list[Any]:
+    """Every job of `job_ids`, once all are finished. While the project has jobs queued or
+    running, two counts are polled (not 122 jobs at every turn: that polling cost the API
+    nodes more CPU than the jobs); then each job is read."""
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
         while True:
-            jobs = [http.get(f"/api/v1/jobs/{job_id}").json() for job_id in job_ids]
-            if all(job["status"] in ("succeeded", "failed", "cancelled") for job in jobs):
-                return jobs
-            assert time.monotonic() < deadline, [j for j in jobs if j["status"] != "succeeded"]
+            busy = sum(
+                http.get(
+                    "/api/v1/jobs", params={"project_id": project_id, "status": s, "limit": 1}
+                ).json()["total"]
+                for s in ("queued", "running")
+            )
+            unfinished: list[Any] = [f"{busy} jobs queued or running"]
+            if busy == 0:
+                jobs = [http.get(f"/api/v1/jobs/{job_id}").json() for job_id in job_ids]
+                unfinished = [j for j in jobs if j["status"] not in FINISHED]
+                if not unfinished:
+                    return jobs
+            assert time.monotonic() < deadline, unfinished
             time.sleep(0.5)
 
 
-def _doing(url: str) -> list[tuple[int, int | None]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT id, worker_id FROM procrastinate_jobs WHERE status = 'doing'"
-        ).fetchall()
+def _doing(conn: psycopg.Connection[Any]) -> list[tuple[int, int | None]]:
+    rows = conn.execute(
+        "SELECT id, worker_id FROM procrastinate_jobs WHERE status = 'doing'"
+    ).fetchall()
     return [(int(r[0]), r[1]) for r in rows]
 
 
@@ -199,15 +213,17 @@ def test_uploads_crawl_and_git_over_two_nodes_and_three_workers_one_killed(
 
     # Every worker busy (concurrency 1 each): the first one certainly holds a job. Kill it.
     deadline = time.monotonic() + 180
-    while len(_doing(cluster["url"])) < 3:
-        assert time.monotonic() < deadline, "the three workers never all ran a job"
-        time.sleep(0.05)
-    before = dict(_doing(cluster["url"]))
-    killed_at = time.monotonic()
-    cluster["workers"][0].process.kill()
-    taken_over_after = _time_to_requeue(cluster["url"], before, timeout=LEASE_SECONDS * 3)
+    # One connection for the polling (autocommit: each query sees the queue as it is now).
+    with psycopg.connect(cluster["url"], autocommit=True) as queue:
+        while len(_doing(queue)) < 3:
+            assert time.monotonic() < deadline, "the three workers never all ran a job"
+            time.sleep(0.05)
+        before = dict(_doing(queue))
+        killed_at = time.monotonic()
+        cluster["workers"][0].process.kill()
+        taken_over_after = _time_to_requeue(queue, before, timeout=LEASE_SECONDS * 3)
 
-    jobs = _wait_jobs(nodes[0].url, headers, job_ids, timeout=600)
+    jobs = _wait_jobs(nodes[0].url, headers, project["id"], job_ids, timeout=600)
     site.stop()
     failed = [job for job in jobs if job["status"] != "succeeded"]
     assert not failed, failed
@@ -236,15 +252,16 @@ def test_uploads_crawl_and_git_over_two_nodes_and_three_workers_one_killed(
     assert items[0] == items[1], "no duplicate chunks"
 
 
-def _time_to_requeue(url: str, before: dict[int, int | None], timeout: float) -> float:
+def _time_to_requeue(
+    conn: psycopg.Connection[Any], before: dict[int, int | None], timeout: float
+) -> float:
     """When the killed worker's job left it (back to the queue or to another worker)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with psycopg.connect(url) as conn:
-            rows = conn.execute(
-                "SELECT id, status, worker_id FROM procrastinate_jobs WHERE id = ANY(%s)",
-                (list(before),),
-            ).fetchall()
+        rows = conn.execute(
+            "SELECT id, status, worker_id FROM procrastinate_jobs WHERE id = ANY(%s)",
+            (list(before),),
+        ).fetchall()
         for job_id, status, worker_id in rows:
             if status == "todo" or (status == "doing" and worker_id != before[job_id]):
                 return time.monotonic()
