@@ -43,8 +43,10 @@ def served(shared_server: LorebaseServer) -> LorebaseServer:
 
 def _register_and_login(base: str, username: str = "newcomer") -> dict[str, str]:
     user = {"username": username, "password": "a long enough password"}
-    assert httpx.post(f"{base}/api/v1/auth/register", json=user).status_code == 201
-    token = httpx.post(f"{base}/api/v1/auth/token", data=user)
+    # Password hashing at the production cost: seconds on a loaded machine, not httpx's 5.
+    made = httpx.post(f"{base}/api/v1/auth/register", json=user, timeout=60)
+    assert made.status_code == 201
+    token = httpx.post(f"{base}/api/v1/auth/token", data=user, timeout=60)
     assert token.status_code == 200
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
