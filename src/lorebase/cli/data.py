@@ -24,6 +24,7 @@ from lorebase.cli.base import (
 from lorebase.settings import Settings
 
 if TYPE_CHECKING:
+    from lorebase.context import AppContext
     from lorebase.evaluation.report import EvalReport
     from lorebase.knowledge.local import FileOutcome
     from lorebase.retrieval.schemas import QueryCreate, QueryRead
@@ -91,34 +92,39 @@ def query(
     typer.echo(f"({response.total_results} results, {response.timings_ms.get('total', 0):.0f} ms)")
 
 
+async def _project_owner(ctx: AppContext, project_id: uuid.UUID) -> Principal:
+    """The operator acting as the project's owner (documents record who added them)."""
+    from lorebase.auth.permissions import Permission
+    from lorebase.errors import AppError
+    from lorebase.projects.service import get_project_for
+
+    try:
+        access = await get_project_for(
+            ctx.db, principal=OPERATOR, project_id=project_id, permission=Permission.WRITE
+        )
+    except AppError as exc:
+        fail(exc.detail)
+        raise  # unreachable
+    return Principal(user_id=access.owner_id, username="operator", is_admin=True)
+
+
 async def _ingest(
     settings: Settings, project_id: uuid.UUID, paths: list[Path], tags: list[str], wait: bool
 ) -> list[FileOutcome]:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as RichProgress
 
-    from lorebase.auth.permissions import Permission
     from lorebase.context import open_context
-    from lorebase.errors import AppError
     from lorebase.jobs import background_worker
     from lorebase.knowledge.local import submit_files, wait_for_jobs
     from lorebase.knowledge.runner import job_handler, worker_options
     from lorebase.knowledge.sources.files import collect_files
-    from lorebase.projects.service import get_project_for
 
     files = collect_files(paths)
     if not files:
         fail("no files found (everything is missing or ignored by .gitignore)")
     async with open_context(settings) as ctx:
-        try:
-            access = await get_project_for(
-                ctx.db, principal=OPERATOR, project_id=project_id, permission=Permission.WRITE
-            )
-        except AppError as exc:
-            fail(exc.detail)
-            raise  # unreachable
-        # The operator acts as the project's owner (documents record who added them).
-        owner = Principal(user_id=access.owner_id, username="operator", is_admin=True)
+        owner = await _project_owner(ctx, project_id)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
