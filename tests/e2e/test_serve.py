@@ -98,7 +98,8 @@ def test_plain_serve_runs_a_worker_per_core_and_kill_9_stops_them_all(
     assert f"Lorebase is running ({expected} HTTP worker{plural})" in server.log()
     workers = _http_workers(server.process.pid)
     assert len(workers) == (expected if expected > 1 else 0)
-    statuses = {httpx.get(server.url + "/api/v1/health").status_code for _ in range(20)}
+    with httpx.Client() as http:
+        statuses = {http.get(server.url + "/api/v1/health").status_code for _ in range(20)}
     assert statuses == {200}
 
     server.kill()
@@ -187,11 +188,12 @@ def test_newcomer_flow_upload_then_ask_in_own_words(served: LorebaseServer) -> N
     assert upload.status_code == 202, upload.text
     job_id = upload.json()["job_id"]
     deadline = time.monotonic() + 120
-    while True:
-        job = httpx.get(f"{server.url}/api/v1/jobs/{job_id}", headers=headers).json()
-        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    with httpx.Client(headers=headers) as http:
+        while True:
+            job = http.get(f"{server.url}/api/v1/jobs/{job_id}").json()
+            if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     assert job["status"] == "succeeded", job
 
     answer = _ask(server.url, headers, project_id)
