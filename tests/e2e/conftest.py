@@ -58,15 +58,18 @@ class LorebaseServer:
                 cwd=self.data_dir.parent,
             )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"lorebase serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/api/v1/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        # One client for the polling: each `httpx.get` builds a client (and its TLS context),
+        # about 30 CPU ms, five times a second for as long as the server takes to start.
+        with httpx.Client(timeout=1.0) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"lorebase serve exited early:\n{self.log()}")
+                try:
+                    if http.get(self.url + "/api/v1/health").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
         raise RuntimeError(f"lorebase serve did not become healthy:\n{self.log()}")
 
     def log(self) -> str:

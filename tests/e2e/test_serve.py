@@ -1,4 +1,7 @@
-"""`lorebase serve` from a user's point of view: start, use, restart, stop cleanly."""
+"""`lorebase serve` from a user's point of view: start, use, restart, stop cleanly.
+
+The tests that need a running server share one (`served`, started once for the module); each
+leaves it running (restarting it if it stopped it). kill -9 gets a server of its own."""
 
 from __future__ import annotations
 
@@ -7,28 +10,51 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from lorebase.serving import default_workers
 from tests.e2e.conftest import LOREBASE, LorebaseServer, service_pids
 
 
-def _register_and_login(base: str) -> dict[str, str]:
-    user = {"username": "newcomer", "password": "a long enough password"}
-    assert httpx.post(f"{base}/api/v1/auth/register", json=user).status_code == 201
-    token = httpx.post(f"{base}/api/v1/auth/token", data=user)
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LorebaseServer]:
+    server = LorebaseServer(tmp_path_factory.mktemp("served") / "data")
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.stop()
+        for pid in service_pids(server.data_dir):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def served(shared_server: LorebaseServer) -> LorebaseServer:
+    """The module's server, running."""
+    if shared_server.process is None:
+        shared_server.start()
+    return shared_server
+
+
+def _register_and_login(base: str, username: str = "newcomer") -> dict[str, str]:
+    user = {"username": username, "password": "a long enough password"}
+    # Password hashing at the production cost: seconds on a loaded machine, not httpx's 5.
+    made = httpx.post(f"{base}/api/v1/auth/register", json=user, timeout=60)
+    assert made.status_code == 201
+    token = httpx.post(f"{base}/api/v1/auth/token", data=user, timeout=60)
     assert token.status_code == 200
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
-def test_serve_restart_keeps_data_and_stops_cleanly(
-    server_factory: type[LorebaseServer], tmp_path: Path
-) -> None:
-    server = server_factory()
-    server.start()
-    headers = _register_and_login(server.url)
+def test_serve_restart_keeps_data_and_stops_cleanly(served: LorebaseServer) -> None:
+    server = served
+    username = f"keeper-{uuid.uuid4().hex[:6]}"
+    headers = _register_and_login(server.url, username)
     project = httpx.post(f"{server.url}/api/v1/projects", json={"name": "kept"}, headers=headers)
     assert project.status_code == 201
     assert service_pids(server.data_dir), "embedded postgres/redis should be running"
@@ -44,7 +70,7 @@ def test_serve_restart_keeps_data_and_stops_cleanly(
     assert again.status_code == 200, "data (and the generated secret key) survive a restart"
     assert again.json()["name"] == "kept"
     wrong = httpx.post(
-        f"{server.url}/api/v1/auth/token", data={"username": "newcomer", "password": "nope nope"}
+        f"{server.url}/api/v1/auth/token", data={"username": username, "password": "nope nope"}
     )
     assert wrong.status_code == 401
     assert wrong.headers["content-type"] == "application/problem+json"
@@ -72,7 +98,8 @@ def test_plain_serve_runs_a_worker_per_core_and_kill_9_stops_them_all(
     assert f"Lorebase is running ({expected} HTTP worker{plural})" in server.log()
     workers = _http_workers(server.process.pid)
     assert len(workers) == (expected if expected > 1 else 0)
-    statuses = {httpx.get(server.url + "/api/v1/health").status_code for _ in range(20)}
+    with httpx.Client() as http:
+        statuses = {http.get(server.url + "/api/v1/health").status_code for _ in range(20)}
     assert statuses == {200}
 
     server.kill()
@@ -85,9 +112,8 @@ def test_plain_serve_runs_a_worker_per_core_and_kill_9_stops_them_all(
         sock.bind(("127.0.0.1", server.port))
 
 
-def test_second_serve_on_same_data_dir_refuses(server_factory: type[LorebaseServer]) -> None:
-    first = server_factory()
-    first.start()
+def test_second_serve_on_same_data_dir_refuses(served: LorebaseServer) -> None:
+    first = served
     second = subprocess.run(
         [LOREBASE, "serve", "--port", "1"],
         env=first.env,
@@ -146,11 +172,10 @@ def _ask(base: str, headers: dict[str, str], project_id: str) -> dict[str, objec
     return body
 
 
-def test_newcomer_flow_upload_then_ask_in_own_words(server_factory: type[LorebaseServer]) -> None:
+def test_newcomer_flow_upload_then_ask_in_own_words(served: LorebaseServer) -> None:
     """The README's promise: register, log in, create a project, upload Markdown, ask."""
-    server = server_factory()
-    server.start()
-    headers = _register_and_login(server.url)
+    server = served
+    headers = _register_and_login(server.url, f"newcomer-{uuid.uuid4().hex[:6]}")
     project = httpx.post(f"{server.url}/api/v1/projects", json={"name": "hb"}, headers=headers)
     project_id = project.json()["id"]
     upload = httpx.post(
@@ -163,11 +188,12 @@ def test_newcomer_flow_upload_then_ask_in_own_words(server_factory: type[Lorebas
     assert upload.status_code == 202, upload.text
     job_id = upload.json()["job_id"]
     deadline = time.monotonic() + 120
-    while True:
-        job = httpx.get(f"{server.url}/api/v1/jobs/{job_id}", headers=headers).json()
-        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    with httpx.Client(headers=headers) as http:
+        while True:
+            job = http.get(f"{server.url}/api/v1/jobs/{job_id}").json()
+            if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     assert job["status"] == "succeeded", job
 
     answer = _ask(server.url, headers, project_id)

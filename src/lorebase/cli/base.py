@@ -1,5 +1,11 @@
 """The `lorebase` command's Typer app and what every command shares: failing in one line,
-checking the providers, starting (or reaching) the services."""
+checking the providers, starting (or reaching) the services.
+
+Every `lorebase` process imports this package (cli/__init__ registers all the commands), so
+the command modules import at the top only what defining their options needs; what a command
+runs is imported in its body. `lorebase --help`, `user create`, `worker`, `mcp` or `bench`
+then do not pay for the web app, MCP, Alembic or the benchmark they do not use
+(tests/unit/test_cli_imports.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -13,7 +19,6 @@ from pydantic import SecretStr
 from lorebase.embedded import EmbeddedServices, start_services
 from lorebase.errors import ConfigurationError
 from lorebase.logs import configure_logging
-from lorebase.migrate import upgrade_database
 from lorebase.providers.registry import check_providers
 from lorebase.settings import Settings, get_settings
 
@@ -52,6 +57,8 @@ def running_services(settings: Settings) -> Iterator[tuple[Settings, EmbeddedSer
         fail(str(exc))
         raise  # unreachable; keeps type checkers happy
     try:
+        from lorebase.migrate import upgrade_database  # Alembic: only commands that migrate
+
         upgrade_database(services.database_url)
         resolved = settings.model_copy(
             update={

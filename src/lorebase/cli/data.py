@@ -7,14 +7,11 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 
-from lorebase.answering.service import run_query
-from lorebase.auth.permissions import Permission
 from lorebase.auth.principal import Principal
 from lorebase.cli.base import (
     app,
@@ -24,24 +21,24 @@ from lorebase.cli.base import (
     project_option,
     running_services,
 )
-from lorebase.context import open_context
-from lorebase.errors import AppError
-from lorebase.evaluation.report import EvalReport
-from lorebase.evaluation.runner import MODES as EVAL_MODES
-from lorebase.evaluation.runner import evaluate
-from lorebase.jobs import background_worker
-from lorebase.knowledge.local import FileOutcome, submit_files, wait_for_jobs
-from lorebase.knowledge.runner import job_handler, worker_options
-from lorebase.knowledge.sources.files import collect_files
-from lorebase.projects.service import get_project_for
-from lorebase.providers.base import ProviderError
-from lorebase.retrieval.schemas import QueryCreate, QueryRead
 from lorebase.settings import Settings
 
+if TYPE_CHECKING:
+    from lorebase.context import AppContext
+    from lorebase.evaluation.report import EvalReport
+    from lorebase.knowledge.local import FileOutcome
+    from lorebase.retrieval.schemas import QueryCreate, QueryRead
+
 OPERATOR = Principal(user_id=uuid.UUID(int=0), username="operator", is_admin=True)
+# `lorebase.evaluation.runner.MODES`, named here so that defining `eval`'s options does not
+# import the evaluation (tests/unit/test_cli_imports.py checks that the two agree).
+EVAL_MODES = ("semantic", "fulltext", "hybrid", "hybrid+rerank")
 
 
 async def _query(settings: Settings, query: QueryCreate) -> QueryRead:
+    from lorebase.answering.service import run_query
+    from lorebase.context import open_context
+
     async with open_context(settings) as ctx:
         return await run_query(ctx=ctx, principal=OPERATOR, query=query)
 
@@ -57,6 +54,10 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="Print the response as JSON."),
 ) -> None:
     """Query a project's knowledge as the operator (flags default from the settings)."""
+    from lorebase.errors import AppError
+    from lorebase.providers.base import ProviderError
+    from lorebase.retrieval.schemas import QueryCreate
+
     settings = command_settings()
     try:
         request = QueryCreate(
@@ -91,22 +92,39 @@ def query(
     typer.echo(f"({response.total_results} results, {response.timings_ms.get('total', 0):.0f} ms)")
 
 
+async def _project_owner(ctx: AppContext, project_id: uuid.UUID) -> Principal:
+    """The operator acting as the project's owner (documents record who added them)."""
+    from lorebase.auth.permissions import Permission
+    from lorebase.errors import AppError
+    from lorebase.projects.service import get_project_for
+
+    try:
+        access = await get_project_for(
+            ctx.db, principal=OPERATOR, project_id=project_id, permission=Permission.WRITE
+        )
+    except AppError as exc:
+        fail(exc.detail)
+        raise  # unreachable
+    return Principal(user_id=access.owner_id, username="operator", is_admin=True)
+
+
 async def _ingest(
     settings: Settings, project_id: uuid.UUID, paths: list[Path], tags: list[str], wait: bool
 ) -> list[FileOutcome]:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    from lorebase.context import open_context
+    from lorebase.jobs import background_worker
+    from lorebase.knowledge.local import submit_files, wait_for_jobs
+    from lorebase.knowledge.runner import job_handler, worker_options
+    from lorebase.knowledge.sources.files import collect_files
+
     files = collect_files(paths)
     if not files:
         fail("no files found (everything is missing or ignored by .gitignore)")
     async with open_context(settings) as ctx:
-        try:
-            access = await get_project_for(
-                ctx.db, principal=OPERATOR, project_id=project_id, permission=Permission.WRITE
-            )
-        except AppError as exc:
-            fail(exc.detail)
-            raise  # unreachable
-        # The operator acts as the project's owner (documents record who added them).
-        owner = Principal(user_id=access.owner_id, username="operator", is_admin=True)
+        owner = await _project_owner(ctx, project_id)
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -175,6 +193,9 @@ def ingest(
 async def _evaluate(
     settings: Settings, dataset_dirs: list[Path], modes: list[str], answers: bool
 ) -> list[EvalReport]:
+    from lorebase.context import open_context
+    from lorebase.evaluation.runner import evaluate
+
     async with open_context(settings) as ctx:
         return [
             await evaluate(
@@ -214,6 +235,9 @@ def eval_command(
     if unknown:
         fail(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(EVAL_MODES)}")
     check_configured(settings)
+    from lorebase.errors import AppError
+    from lorebase.providers.base import ProviderError
+
     with running_services(settings) as (resolved, _services):
         try:
             reports = asyncio.run(_evaluate(resolved, dataset_dirs, chosen, answers))

@@ -11,18 +11,11 @@ import sys
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import uvicorn
 from pydantic import SecretStr, ValidationError
 
-from lorebase.auth.schemas import UserCreate, UserRead
-from lorebase.auth.service import register_user
-from lorebase.banner import print_banner_when_up
-from lorebase.bench.context import Options as BenchOptions
-from lorebase.bench.runner import main as run_bench_main
-from lorebase.bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 from lorebase.cli.base import (
     app,
     check_configured,
@@ -32,17 +25,26 @@ from lorebase.cli.base import (
     running_services,
     user_app,
 )
-from lorebase.context import open_context
-from lorebase.embedding.reembed import ReembedResult, reembed_project
-from lorebase.embedding.shared import shared_local_model
-from lorebase.errors import AppError
-from lorebase.jobs import run_worker
-from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
-from lorebase.mcp.stdio import run_stdio
-from lorebase.memory import check_redis_budget
-from lorebase.providers.base import ProviderError
-from lorebase.serving import PARENT_ENV, WorkerPool, default_workers
 from lorebase.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from lorebase.auth.schemas import UserCreate, UserRead
+    from lorebase.embedding.reembed import ReembedResult
+
+# `lorebase.bench.scenarios.SCENARIOS`, named here so that defining `bench`'s options does not
+# import the benchmark (tests/unit/test_cli_imports.py checks that the two agree).
+BENCH_SCENARIOS = (
+    "reads-project",
+    "reads-tasks",
+    "ingest",
+    "search-semantic",
+    "search-hybrid",
+    "search-cached",
+    "hnsw-100k",
+    "hnsw-1m",
+    "soak",
+    "replica",
+)
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -89,9 +91,16 @@ def serve(
     """Migrate, start and serve (with a job worker unless --no-worker)."""
     settings = command_settings()
     check_configured(settings)
-    workers = workers or default_workers()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with running_services(settings) as (resolved, _services):
+        # The application is imported once the services are up (a refusal, such as a data dir
+        # in use, costs no import) and before any worker is forked (they share it).
+        import uvicorn
+
+        from lorebase.memory import check_redis_budget
+        from lorebase.serving import PARENT_ENV, default_workers
+
+        workers = workers or default_workers()
         _export(resolved)
         if not settings.uses_embedded_redis and resolved.redis_url is not None:
             warning = check_redis_budget(resolved.redis_url.get_secret_value())
@@ -110,6 +119,8 @@ def serve(
 
 
 def _announce(host: str, port: int, workers: int, socket_path: Path | None) -> None:
+    from lorebase.banner import print_banner_when_up
+
     shared = f"; local embedding model loaded once, shared over {socket_path}"
     logging.getLogger("lorebase.serve").info(
         "serving http://%s:%d with %d HTTP worker%s%s",
@@ -124,6 +135,11 @@ def _announce(host: str, port: int, workers: int, socket_path: Path | None) -> N
 
 def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Fork the HTTP workers first (no thread or model yet), then load the shared model."""
+    import uvicorn
+
+    from lorebase.embedding.shared import shared_local_model
+    from lorebase.serving import WorkerPool
+
     config = uvicorn.Config("lorebase.serving:create_worker_app", host=host, port=port, **_UVICORN)
     pool = WorkerPool(config, workers)
     with shared_local_model(settings, workers=workers) as shared:
@@ -141,6 +157,9 @@ def _serve_workers(settings: Settings, *, host: str, port: int, workers: int) ->
 
 
 async def _reembed(settings: Settings, project_id: uuid.UUID, batch_size: int) -> ReembedResult:
+    from lorebase.context import open_context
+    from lorebase.embedding.reembed import reembed_project
+
     async with open_context(settings) as ctx:
         typer.echo(
             f"re-embedding project {project_id} with {ctx.embedder.provider}/"
@@ -166,6 +185,9 @@ def reembed(
     settings = command_settings()
     project_id = project_option(project)
     check_configured(settings)
+    from lorebase.errors import AppError
+    from lorebase.providers.base import ProviderError
+
     with running_services(settings) as (resolved, _services):
         try:
             result = asyncio.run(_reembed(resolved, project_id, batch_size))
@@ -190,6 +212,9 @@ def migrate() -> None:
 
 
 async def _create_user(settings: Settings, data: UserCreate, *, admin: bool) -> UserRead:
+    from lorebase.auth.service import register_user
+    from lorebase.context import open_context
+
     async with open_context(settings) as ctx:
         return await register_user(ctx=ctx, data=data, is_admin=admin, by_operator=True)
 
@@ -200,6 +225,9 @@ def user_create(
     admin: bool = typer.Option(False, "--admin", help="Make a global administrator."),
 ) -> None:
     """Create a user; the password comes from LOREBASE_PASSWORD or is asked for twice."""
+    from lorebase.auth.schemas import UserCreate
+    from lorebase.errors import AppError
+
     settings = command_settings()
     password = os.environ.get("LOREBASE_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True
@@ -224,6 +252,8 @@ def user_create(
 @app.command("mcp")
 def mcp_stdio() -> None:
     """Serve MCP over stdio for one agent; the credential comes from LOREBASE_TOKEN."""
+    from lorebase.mcp.stdio import run_stdio
+
     settings = command_settings()
     error = run_stdio(settings, token=os.environ.get("LOREBASE_TOKEN", ""))
     if error is not None:
@@ -257,6 +287,9 @@ def bench(
     unknown = [name for name in names if name not in BENCH_SCENARIOS]
     if unknown:
         fail(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BENCH_SCENARIOS)}")
+    from lorebase.bench.context import Options as BenchOptions
+    from lorebase.bench.runner import main as run_bench_main
+
     options = BenchOptions(
         quick=quick,
         workers=workers,
@@ -276,6 +309,10 @@ def bench(
 
 
 async def _work(settings: Settings, concurrency: int | None) -> None:
+    from lorebase.context import open_context
+    from lorebase.jobs import run_worker
+    from lorebase.knowledge.runner import job_handler, periodic_tasks, worker_options
+
     async with open_context(settings) as ctx:
         overrides: dict[str, Any] = {"install_signal_handlers": True}
         if concurrency is not None:
