@@ -31,7 +31,7 @@ class HttpReply:
 
 
 class HttpStatusError(Exception):
-    """A reply with an error status; `failure` is what `classify` makes of it."""
+    """A reply with an error status (the reply kept for `classify`)."""
 
     def __init__(self, reply: HttpReply) -> None:
         super().__init__(f"HTTP {reply.status}")
@@ -104,6 +104,8 @@ def _abandon(session: aiohttp.ClientSession) -> None:
     connector = session.connector
     session.detach()
     if connector is not None:
+        # Private, because the public close() schedules its work on the connector's (ended)
+        # loop; _close() shuts the sockets at once.
         with contextlib.suppress(Exception):
             connector._close()
 
