@@ -23,6 +23,7 @@ from lorebase.context import AppContext
 from lorebase.embedded import REDIS_POLICY, EmbeddedRedis
 from lorebase.main import create_app
 from lorebase.ratelimit import RateLimiter
+from tests.conftest import TEST_REDIS_URL
 
 
 @pytest.fixture
@@ -79,16 +80,23 @@ async def test_a_full_cache_evicts_entries_but_never_a_rate_limit(
         await cache.close()
 
 
-async def test_idle_buckets_carry_no_ttl_and_clean_themselves_up(ctx: AppContext) -> None:
-    limiter = RateLimiter(ctx.cache)
-    first, second = f"idle-{uuid.uuid4().hex}", f"idle-{uuid.uuid4().hex}"
-    assert (await limiter.hit(name="t", who=first, rate="1000/second")).allowed
-    key = limiter.bucket_key(name="t", who=first)
-    assert await ctx.cache.redis.ttl(key) == -1  # persistent: never a maxmemory victim
-    await asyncio.sleep(0.05)  # the bucket is full again after 1 ms: as good as absent
-    assert (await limiter.hit(name="t", who=second, rate="1000/second")).allowed
-    assert not await ctx.cache.redis.exists(key)
-    assert await ctx.cache.redis.zscore(ctx.cache.key("ratelimit"), key) is None
+async def test_idle_buckets_carry_no_ttl_and_clean_themselves_up() -> None:
+    # A prefix of its own: a hit sweeps at most 8 idle buckets, oldest first, and the other
+    # tests' buckets under a shared prefix can be older than this one's.
+    cache = Cache(TEST_REDIS_URL, prefix=f"idle-{uuid.uuid4().hex}:")
+    limiter = RateLimiter(cache)
+    try:
+        first, second = f"idle-{uuid.uuid4().hex}", f"idle-{uuid.uuid4().hex}"
+        assert (await limiter.hit(name="t", who=first, rate="1000/second")).allowed
+        key = limiter.bucket_key(name="t", who=first)
+        assert await cache.redis.ttl(key) == -1  # persistent: never a maxmemory victim
+        await asyncio.sleep(0.05)  # the bucket is full again after 1 ms: as good as absent
+        assert (await limiter.hit(name="t", who=second, rate="1000/second")).allowed
+        assert not await cache.redis.exists(key)
+        assert await cache.redis.zscore(cache.key("ratelimit"), key) is None
+    finally:
+        await cache.redis.delete(cache.key("ratelimit"), limiter.bucket_key(name="t", who=second))
+        await cache.close()
 
 
 async def test_a_killed_embedded_redis_is_restarted_and_health_recovers(
