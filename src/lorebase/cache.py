@@ -19,7 +19,7 @@ import logging
 import struct
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -145,16 +145,25 @@ class Cache:
         self._down_until = 0.0
         return ok
 
-    async def _get(self, key: str) -> bytes | None:
+    async def _read(self, read: Callable[[], Awaitable[list[Any]]]) -> list[bytes | None] | None:
+        """A read of one or more values (GET, MGET, HMGET) as bytes each (None: missing); None
+        when Redis is down or failed, counted like every other failure."""
         if not self._available():
             return None
         try:
-            raw = await self.redis.get(key)
+            raw = await read()
         except (RedisError, OSError) as exc:
             self._failed(exc, "read")
             return None
         self._succeeded()
-        return None if raw is None else _as_bytes(raw)
+        return [None if value is None else _as_bytes(value) for value in raw]
+
+    async def _get(self, key: str) -> bytes | None:
+        async def get() -> list[Any]:
+            return [await self.redis.get(key)]
+
+        values = await self._read(get)
+        return None if values is None else values[0]
 
     async def _set(self, key: str, value: bytes, *, stored: bytes, ttl: int | None) -> None:
         if not self._available():
@@ -223,17 +232,12 @@ class Cache:
     ) -> tuple[bytes | None, np.ndarray[Any, Any] | None, bool]:
         """`get_bytes(bytes_key)` and `get_vector(vector_key)` in one round trip, and whether
         Redis answered (False: both are unknown, not missing)."""
-        if not self._available():
+        values = await self._read(lambda: self.redis.mget([bytes_key, vector_key]))
+        if values is None:
             return None, None, False
-        try:
-            first, second = await self.redis.mget([bytes_key, vector_key])
-        except (RedisError, OSError) as exc:
-            self._failed(exc, "read")
-            return None, None, False
-        self._succeeded()
-        value = self._read_bytes(bytes_key, None if first is None else _as_bytes(first))
-        stored = None if second is None else _as_bytes(second)
-        return value, self._read_vector(vector_key, stored, dimension), True
+        first, second = values
+        value = self._read_bytes(bytes_key, first)
+        return value, self._read_vector(vector_key, second, dimension), True
 
     async def set_vector(
         self, key: str, vector: np.ndarray[Any, Any], *, ttl: int | None = None
@@ -248,15 +252,9 @@ class Cache:
 
     async def get_fields(self, key: str, fields: list[str]) -> list[bytes | None] | None:
         """The hash's values for `fields` (None for a missing field); None if Redis failed."""
-        if not self._available():
+        values = await self._read(lambda: self.redis.hmget(key, fields))
+        if values is None:
             return None
-        try:
-            raw = await self.redis.hmget(key, fields)
-        except (RedisError, OSError) as exc:
-            self._failed(exc, "read")
-            return None
-        self._succeeded()
-        values = [None if value is None else _as_bytes(value) for value in raw]
         found = sum(value is not None for value in values)
         kind = self.kind(key)
         CACHE_REQUESTS.labels(kind=kind, result="hit").inc(found)
